@@ -1,0 +1,46 @@
+# Every way to run chipscreen goes through here; CI (.ci/run) uses the same targets.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test unit integration bench reliability lint format schemas clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+## The main job end to end: broker, worker, sample traffic, a summary.
+demo: venv
+	$(BIN)/chipscreen demo
+
+## The whole suite (unit + integration against a real Kafka broker).
+test: venv
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest -m "not integration"
+
+integration: venv
+	$(BIN)/pytest -m integration
+
+bench: venv
+	@echo "bench: not yet (see issue 8)"
+
+reliability: venv
+	@echo "reliability: not yet (see issue 7)"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""chipscreen event contract: models, codecs and exports. Imports nothing of chipscreen."""

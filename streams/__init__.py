@@ -1,0 +1,1 @@
+"""The Faust application: topics, tables, agents, web views, CLI and the dev broker."""

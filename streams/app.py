@@ -1,0 +1,57 @@
+"""The Faust application, built from Settings by a factory: tests and the CLI each get their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from streams.settings import SecurityProtocol, Settings
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """Faust's credentials object for the configured security protocol, or None."""
+    proto = settings.security_protocol
+    if proto is SecurityProtocol.PLAINTEXT:
+        return None
+    ssl_context = settings.ssl_context()
+    if settings.sasl_mechanism is None:
+        return faust.SSLCredentials(ssl_context)
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    # PLAIN and SCRAM both go through SASLCredentials; aiokafka picks the mechanism by name.
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=password,
+        ssl_context=ssl_context,
+        mechanism=settings.sasl_mechanism.value,
+    )
+
+
+def create_app(settings: Settings, **overrides: Any) -> faust.App:
+    """A configured (but not yet started) Faust app with chipscreen's agents and views."""
+    brokers = ";".join(f"kafka://{s}" for s in settings.bootstrap_list)
+    config: dict[str, Any] = {
+        "broker": brokers,
+        "broker_credentials": broker_credentials(settings),
+        "store": settings.store,
+        "datadir": settings.data_dir,
+        "web_bind": settings.web_host,
+        "web_port": settings.web_port,
+        "web_host": settings.web_host,
+        "processing_guarantee": settings.processing_guarantee.value,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "topic_disable_leader": True,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "producer_max_request_size": 8 * 1024 * 1024,
+        "consumer_max_fetch_size": 8 * 1024 * 1024,
+        "id": settings.app_id,
+    }
+    config.update(overrides)
+    app = faust.App(**config)
+    # Imported here so that building an app never happens as an import side effect.
+    from streams import agents
+
+    agents.register(app, settings)
+    return app
