@@ -59,6 +59,9 @@ class ReasonCode(StrEnum):
     LICENSED_WITHIN_CAP = "LICENSED_WITHIN_CAP"  # licensed, and the country cap has room
     UVEU_WITHIN_ALLOCATION = "UVEU_WITHIN_ALLOCATION"  # universal VEU within its shares
     NVEU_WITHIN_ALLOCATION = "NVEU_WITHIN_ALLOCATION"  # national VEU within its allowance
+    # chipscreen extension: a controlled item to a destination and parties that the pack in force
+    # does not restrict (post-rescission: anywhere outside D:5/Macau).
+    NO_LICENSE_REQUIRED = "NO_LICENSE_REQUIRED"
     # -- holds
     TIER3_DESTINATION = "TIER3_DESTINATION"  # D:5 or Macau destination
     HEADQUARTERS_RESTRICTED = "HEADQUARTERS_RESTRICTED"  # a party or its parent in D:5/Macau
@@ -71,6 +74,8 @@ class ReasonCode(StrEnum):
     UNCLASSIFIED_ITEM = "UNCLASSIFIED_ITEM"  # a line neither looked up nor classifiable
     RESTRICTED_PARTY_MATCH = "RESTRICTED_PARTY_MATCH"  # a party matches a restricted-party list
     PRC_ADVANCED_IC = "PRC_ADVANCED_IC"  # PRC-made 3A090 IC (May 2025 guidance)
+    # chipscreen extension: the order was cancelled; nothing may ship against it.
+    ORDER_CANCELLED = "ORDER_CANCELLED"
 
 
 APPROVAL_CODES: frozenset[ReasonCode] = frozenset(
@@ -81,6 +86,7 @@ APPROVAL_CODES: frozenset[ReasonCode] = frozenset(
         ReasonCode.LICENSED_WITHIN_CAP,
         ReasonCode.UVEU_WITHIN_ALLOCATION,
         ReasonCode.NVEU_WITHIN_ALLOCATION,
+        ReasonCode.NO_LICENSE_REQUIRED,
     }
 )
 HOLD_CODES: frozenset[ReasonCode] = frozenset(set(ReasonCode) - APPROVAL_CODES)

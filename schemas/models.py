@@ -263,6 +263,14 @@ class Decision(_Model):
     )
     event_type: EventType = EventType.CREATED
     occurred_at: Timestamp | None = None
+    consignee_id: Identifier | None = Field(
+        default=None, description="chipscreen extension: shipments are checked against it."
+    )
+    lines: list[ShipmentLine] = Field(
+        default_factory=list,
+        description="chipscreen extension: the order's lines (part, quantity) as decided, so "
+        "shipment screening needs only the decision topics.",
+    )
 
     @model_validator(mode="after")
     def _reasons_fit_decision(self) -> Decision:
@@ -304,7 +312,13 @@ class DeadLetter(_Model):
     original_key_b64: str | None
     original_value_b64: str
     error: str
-    error_kind: Literal["too_large", "not_json", "invalid", "unsupported_version", "processing"]
+    error_kind: Literal[
+        "too_large", "not_json", "invalid", "unsupported_version", "rejected", "processing"
+    ] = Field(
+        description="too_large/not_json/invalid/unsupported_version: the record could not be "
+        "decoded; rejected: it decoded but cannot be screened (e.g. an amendment of an unknown "
+        "order, a second order with a used id); processing: an unexpected error."
+    )
     failed_at: Timestamp
     headers: dict[str, str] = Field(default_factory=dict)
 
