@@ -1,46 +1,508 @@
-"""Faust agents: the walking skeleton. Orders in, a placeholder Decision out.
+"""The screening topology: Faust agents, tables and timers around the pure rules.
 
-Until the rules are wired in, every order is held with LICENSE_REQUIRED: a placeholder that
-approves nothing is the only safe one.
+```
+orders ──ingest-orders──┬─> <app>.orders-by-country (key: destination, HK as CN) ──screen-country──┐
+  (key order_id)        └─> <app>.orders-by-veu     (key: VEU id)                ──screen-veu─────┤
+                         \\─> screening.dead-letter                                                │
+                             approvals / holds (key order_id) <── decisions ───────────────────────┤
+                             screening.alerts                  <── order-side alerts ──────────────┘
+shipments ──ingest-shipments──> <app>.shipments-by-order (key order_id) ─┐
+approvals + holds (key order_id) ────────────────────────────────────────┴─screen-shipments─> alerts
+policy ──policy agent (validation, dead-letter) ; every worker: PolicyReader -> PolicyView
+```
+
+Every tally has one owner: country-cap and LPP tallies live in the partition of the destination
+country, UVEU/NVEU tallies in the partition of the VEU id, shipment state in the partition of the
+order id. Agents take batches (``take_events``), run the per-event pure rules against a batch
+cache, write each table key once per batch and send outputs without awaiting delivery.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import faust
-import orjson
 from faust import web
+from faust.exceptions import SameNode
 
+from rules.parties import PartyIndex
+from rules.policy import PolicyView, load_pack
+from rules.screening import ScreeningRejected, screen_order
+from rules.shipments import OrderStatus, screen_shipment
+from rules.tallies import apply_writes, lpp_key
+from schemas.codec import Codec, DecodeError, encode
+from schemas.codes import DecisionKind
+from schemas.models import Alert, DeadLetter, Decision, OrderEvent, PolicyChange, ShipmentEvent
 from streams import topics
+from streams.batchstate import BatchCache, tally_state
+from streams.metrics import Metrics
+from streams.policy_reader import PolicyReader
 from streams.settings import Settings
 
-BATCH_SIZE = 1000
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
 BATCH_WINDOW_S = 0.05
+TRACE_HEADERS = frozenset({"traceparent", "tracestate", "x-trace-id", "trace-id", "trace_id"})
+SOURCE_HEADER = "chipscreen-source"  # "topic:partition:offset" of the original record
+SOURCE_KEY_HEADER = "chipscreen-source-key"  # the original record's key, when it had one
 
 
-def register(app: faust.App, settings: Settings) -> None:
-    orders = app.topic(settings.topic(topics.ORDERS), value_serializer="raw", key_serializer="raw")
-    holds = app.topic(settings.topic(topics.HOLDS), value_serializer="raw", key_serializer="raw")
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
-    @app.agent(orders, name="chipscreen.screen-orders")
-    async def screen_orders(stream: Any) -> None:
-        async for batch in stream.take(BATCH_SIZE, within=BATCH_WINDOW_S):
-            for raw in batch:
-                order = orjson.loads(raw)
-                decision = {
-                    "order_id": order["order_id"],
-                    "decision": "held",
-                    "reasons": [
-                        {"code": "LICENSE_REQUIRED", "detail": "placeholder: rules not wired"}
-                    ],
-                    "destination_country": order.get("destination_country"),
-                    "policy_version": settings.policy_pack,
-                    "screened_at": dt.datetime.now(dt.UTC).isoformat(),
-                }
-                await holds.send(key=order["order_id"].encode(), value=orjson.dumps(decision))
 
+def _headers(event: Any) -> dict[str, bytes]:
+    raw = event.message.headers or []
+    items = raw.items() if isinstance(raw, dict) else raw
+    return {str(k): (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}
+
+
+def _trace_headers(headers: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in headers.items() if k.lower() in TRACE_HEADERS}
+
+
+class Pipeline:
+    """Everything the agents share in one worker: view, codecs, metrics, topics, tables."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.view = PolicyView(load_pack(settings.policy_pack))
+        self.reader = PolicyReader(settings, self.view)
+        self.metrics = Metrics.create()
+        self.parties = load_parties(settings, self.view)
+        limits = {"max_bytes": settings.max_message_bytes}
+        self.order_codec = Codec(OrderEvent, **limits)
+        self.shipment_codec = Codec(ShipmentEvent, **limits)
+        self.policy_codec = Codec(PolicyChange, **limits)
+        self.decision_codec = Codec(Decision)
+        self.grace_s = settings.orphan_grace_s
+
+        def topic(name: str, **kw: Any) -> Any:
+            return app.topic(
+                name, key_serializer="raw", value_serializer="raw",
+                partitions=kw.pop("partitions", settings.partitions), internal=False, **kw,
+            )  # fmt: skip
+
+        t = settings.topic
+        self.orders = topic(t(topics.ORDERS))
+        self.shipments = topic(t(topics.SHIPMENTS))
+        self.policy = topic(t(topics.POLICY), partitions=1)
+        self.approvals = topic(t(topics.APPROVALS))
+        self.holds = topic(t(topics.HOLDS))
+        self.alerts = topic(t(topics.ALERTS))
+        self.dead_letter = topic(t(topics.DEAD_LETTER))
+        self.by_country = topic(topics.internal(settings, topics.ORDERS_BY_COUNTRY))
+        self.by_veu = topic(topics.internal(settings, topics.ORDERS_BY_VEU))
+        self.shipments_by_order = topic(topics.internal(settings, topics.SHIPMENTS_BY_ORDER))
+
+        table: dict[str, Any] = {
+            "partitions": settings.partitions,
+            # raw keys: the shipment table's producer partitioner must hash the same bytes as
+            # the order-id-keyed topics it is co-partitioned with
+            "schema": faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
+        }
+        self.country_table = app.Table("tallies-by-country", **table)
+        self.veu_table = app.Table("tallies-by-veu", **table)
+        # keyed by order id, like its source topics, so the producer's partitioner puts each
+        # changelog record in the partition that owns it and the orphan timer may write too
+        self.shipment_table = app.Table("shipments-by-order", use_partitioner=True, **table)
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    async def send(self, topic: Any, key: str | None, value: bytes, headers: Any = None) -> None:
+        # ``send`` only appends to the producer's batch; delivery is flushed before each commit.
+        await topic.send(key=key.encode() if key else None, value=value, headers=headers)
+        self.metrics.records_out.labels(topic.get_topic_name()).inc()
+
+    async def dead(
+        self, event: Any, error: str, kind: str, source: tuple[str, int, int] | None = None
+    ) -> None:
+        msg = event.message
+        topic, partition, offset = source or (msg.topic, msg.partition, msg.offset)
+        value = msg.value if isinstance(msg.value, bytes) else b""
+        headers = _headers(event)
+        key = headers.pop(SOURCE_KEY_HEADER, None) if source else msg.key
+        headers.pop(SOURCE_HEADER, None)
+        record = DeadLetter(
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            original_key_b64=base64.b64encode(key).decode() if key else None,
+            original_value_b64=base64.b64encode(value).decode(),
+            error=error[:4000],
+            error_kind=kind,
+            failed_at=_now(),
+            headers={k: v.decode(errors="replace") for k, v in headers.items()},
+        )
+        await self.dead_letter.send(key=key, value=encode(record), headers=headers)
+        self.metrics.dead_letters.labels(topic, kind).inc()
+        self.metrics.records_out.labels(self.dead_letter.get_topic_name()).inc()
+
+    async def emit_decision(self, decision: Decision, headers: dict[str, bytes]) -> None:
+        target = self.approvals if decision.decision is DecisionKind.APPROVED else self.holds
+        await self.send(target, decision.order_id, encode(decision), headers)
+        for reason in decision.reasons:
+            self.metrics.decisions.labels(decision.decision.value, reason.code.value).inc()
+
+    async def emit_alert(self, alert: Alert, headers: dict[str, bytes]) -> None:
+        await self.send(self.alerts, alert.order_id or alert.subject_id, encode(alert), headers)
+        self.metrics.alerts.labels(alert.subject.value, alert.severity.value).inc()
+
+    def observe_latency(self, event: Any) -> None:
+        stamp = event.message.timestamp
+        if stamp:
+            self.metrics.latency.observe(max(0.0, time.time() - stamp))
+
+    # -- stages --------------------------------------------------------------------------------
+
+    async def ingest_orders(self, events: Sequence[Any]) -> None:
+        name = self.orders.get_topic_name()
+        for event in events:
+            self.metrics.records_in.labels(name).inc()
+            try:
+                order = self.order_codec.decode(event.message.value)
+            except DecodeError as exc:
+                await self.dead(event, exc.reason, exc.kind)
+                continue
+            msg = event.message
+            headers = _headers(event)
+            headers[SOURCE_HEADER] = f"{msg.topic}:{msg.partition}:{msg.offset}".encode()
+            if msg.key is not None:
+                headers[SOURCE_KEY_HEADER] = msg.key
+            if order.veu is not None:
+                target, key = self.by_veu, order.veu.id
+            else:
+                target, key = (
+                    self.by_country,
+                    self.view.canonical_country(order.destination_country),
+                )
+            await self.send(target, key, msg.value, headers)
+
+    async def screen_orders(self, events: Sequence[Any], table: Any) -> None:
+        await self.reader.ready.wait()
+        cache = BatchCache(table)
+        state = tally_state(cache)
+        for event in events:
+            cache.event = event
+            headers = _headers(event)
+            source = _source(headers, event)
+            try:
+                order = self.order_codec.decode(event.message.value)
+                version = order.event_version if order.event_version is not None else source[2]
+                outcome = screen_order(
+                    order, self.view, state, version=version, screened_at=_now(),
+                    parties=self.parties,
+                )  # fmt: skip
+            except DecodeError as exc:  # pragma: no cover - validated at ingest
+                await self.dead(event, exc.reason, exc.kind, source)
+                continue
+            except ScreeningRejected as exc:
+                await self.dead(event, str(exc), "rejected", source)
+                continue
+            if not outcome.duplicate:
+                apply_writes(state, outcome.writes)
+            trace = _trace_headers(headers)
+            await self.emit_decision(outcome.decision, trace)
+            for alert in outcome.alerts:
+                await self.emit_alert(alert, trace)
+            self.observe_latency(event)
+        cache.flush()
+
+    async def ingest_shipments(self, events: Sequence[Any]) -> None:
+        name = self.shipments.get_topic_name()
+        for event in events:
+            self.metrics.records_in.labels(name).inc()
+            try:
+                shipment = self.shipment_codec.decode(event.message.value)
+            except DecodeError as exc:
+                await self.dead(event, exc.reason, exc.kind)
+                continue
+            msg = event.message
+            headers = _headers(event)
+            headers[SOURCE_HEADER] = f"{msg.topic}:{msg.partition}:{msg.offset}".encode()
+            if msg.key is not None:
+                headers[SOURCE_KEY_HEADER] = msg.key
+            await self.send(self.shipments_by_order, shipment.order_id, msg.value, headers)
+
+    async def screen_shipments(self, events: Sequence[Any]) -> None:
+        """Shipments joined with the order-status table fed by the decision topics."""
+        await self.reader.ready.wait()
+        table = self.shipment_table
+        dirty: dict[str, dict[str, Any]] = {}
+        decision_topics = {self.approvals.get_topic_name(), self.holds.get_topic_name()}
+
+        def state_of(order_id: str) -> dict[str, Any]:
+            if order_id not in dirty:
+                dirty[order_id] = dict(table.get(order_id) or {"status": None, "shipped": {},
+                                                               "pending": []})  # fmt: skip
+            return dirty[order_id]
+
+        for event in events:
+            msg = event.message
+            if msg.topic in decision_topics:
+                decision = self.decision_codec.decode(msg.value)
+                st = state_of(decision.order_id)
+                st["status"] = OrderStatus.from_decision(decision).to_json()
+                waiting, st["pending"] = st["pending"], []
+                for raw, _deadline in waiting:
+                    await self._screen_one(ShipmentEvent.model_validate(raw), st, {})
+                continue
+            headers = _headers(event)
+            try:
+                shipment = self.shipment_codec.decode(msg.value)
+            except DecodeError as exc:  # pragma: no cover - validated at ingest
+                await self.dead(event, exc.reason, exc.kind, _source(headers, event))
+                continue
+            st = state_of(shipment.order_id)
+            if st["status"] is None:
+                # No decision yet: the order may still be on its way. Orphan after the grace.
+                st["pending"] = [
+                    *st["pending"],
+                    [shipment.model_dump(mode="json"), time.time() + self.grace_s],
+                ]
+            else:  # fmt: skip
+                await self._screen_one(shipment, st, _trace_headers(headers))
+            self.observe_latency(event)
+        for order_id, st in dirty.items():
+            table[order_id] = st
+
+    async def _screen_one(
+        self, shipment: ShipmentEvent, st: dict[str, Any], headers: dict[str, bytes]
+    ) -> None:
+        status = OrderStatus.from_json(st["status"]) if st["status"] else None
+        outcome = screen_shipment(
+            shipment, status, st["shipped"], self.view, screened_at=_now(), parties=self.parties
+        )
+        st["shipped"] = outcome.shipped
+        if outcome.alert is not None:
+            await self.emit_alert(outcome.alert, headers)
+            self.metrics.shipments_screened.labels("alert").inc()
+        else:
+            self.metrics.shipments_screened.labels("clean").inc()
+
+    async def expire_orphans(self) -> int:
+        """Shipments whose order did not appear within the grace period become orphan alerts."""
+        now = time.time()
+        expired = 0
+        for order_id, st in list(self.shipment_table.items()):
+            due = [p for p in st.get("pending", []) if p[1] <= now]
+            if not due or st.get("status") is not None:
+                continue
+            st = dict(st)
+            st["pending"] = [p for p in st["pending"] if p[1] > now]
+            for raw, _ in due:
+                await self._screen_one(ShipmentEvent.model_validate(raw), st, {})
+                expired += 1
+            self.shipment_table[order_id] = st
+        return expired
+
+    async def validate_policy(self, events: Sequence[Any]) -> None:
+        for event in events:
+            self.metrics.records_in.labels(self.policy.get_topic_name()).inc()
+            if event.message.value is None:
+                continue  # tombstones are how compaction forgets a change id
+            try:
+                self.policy_codec.decode(event.message.value)
+            except DecodeError as exc:
+                await self.dead(event, exc.reason, exc.kind)
+
+    # -- live state ----------------------------------------------------------------------------
+
+    def healthy(self) -> tuple[bool, str]:
+        if not self.reader.ready.is_set():
+            return False, "reading the policy topic"
+        if self.app.tables.recovery.in_recovery:  # type: ignore[attr-defined]
+            return False, "recovering tables"
+        if self.app.rebalancing:
+            return False, "rebalancing"
+        return True, "ok"
+
+    def country_tally(self, cc: str) -> dict[str, Any]:
+        at = _now()
+        used = int(self.country_table.get("c:" + cc) or 0)
+        cap = self.view.country_cap(cc, at)
+        return {
+            "country": cc,
+            "tier": self.view.tier(cc, at),
+            "used_tpp": used,
+            "cap_tpp": cap,
+            "remaining_tpp": None if cap is None else max(0, cap - used),
+            "policy_version": self.view.version,
+        }
+
+    def consignee_tally(self, consignee_id: str, year: int) -> dict[str, Any] | None:
+        used = self.country_table.get("l:" + lpp_key(consignee_id, year))
+        if used is None:
+            return None
+        lpp = self.view.pack.lpp
+        return {
+            "consignee_id": consignee_id,
+            "year": year,
+            "lpp_used_tpp": int(used),
+            "lpp_limit_tpp": lpp.limit_tpp if lpp else None,
+        }
+
+    def update_lag(self) -> None:
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+            if high is not None and committed is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, high - committed)
+                )
+        self.metrics.policy_version.set(self.view.applied_changes)
+
+
+def load_parties(settings: Settings, view: PolicyView) -> PartyIndex | None:
+    paths = [Path(p.strip()) for p in settings.party_lists.split(",") if p.strip()]
+    if not paths:
+        return None
+    thresholds = view.pack.parties
+    index = PartyIndex.from_csv(
+        paths,
+        as_of=dt.date.today(),
+        threshold=thresholds.match_threshold,
+        foreign_threshold=thresholds.foreign_country_threshold,
+    )
+    log.info("restricted-party lists: %d entries from %d files", len(index), len(paths))
+    return index
+
+
+def _source(headers: dict[str, bytes], event: Any) -> tuple[str, int, int]:
+    raw = headers.get(SOURCE_HEADER)
+    if raw:
+        topic, partition, offset = raw.decode().rsplit(":", 2)
+        return topic, int(partition), int(offset)
+    msg = event.message
+    return msg.topic, msg.partition, msg.offset
+
+
+def register(app: faust.App, settings: Settings) -> Pipeline:
+    pipe = Pipeline(app, settings)
+    app.chipscreen = pipe  # type: ignore[attr-defined]
+
+    async def batches(stream: Any) -> Any:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
+            yield events
+
+    @app.agent(pipe.orders, name=f"{settings.app_id}.ingest-orders")
+    async def ingest_orders(stream: Any) -> None:
+        async for events in batches(stream):
+            await pipe.ingest_orders(events)
+
+    @app.agent(pipe.by_country, name=f"{settings.app_id}.screen-country")
+    async def screen_country(stream: Any) -> None:
+        async for events in batches(stream):
+            await pipe.screen_orders(events, pipe.country_table)
+
+    @app.agent(pipe.by_veu, name=f"{settings.app_id}.screen-veu")
+    async def screen_veu(stream: Any) -> None:
+        async for events in batches(stream):
+            await pipe.screen_orders(events, pipe.veu_table)
+
+    @app.agent(pipe.shipments, name=f"{settings.app_id}.ingest-shipments")
+    async def ingest_shipments(stream: Any) -> None:
+        async for events in batches(stream):
+            await pipe.ingest_shipments(events)
+
+    shipment_inputs = app.topic(
+        pipe.shipments_by_order.get_topic_name(),
+        pipe.approvals.get_topic_name(),
+        pipe.holds.get_topic_name(),
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(shipment_inputs, name=f"{settings.app_id}.screen-shipments")
+    async def screen_shipments(stream: Any) -> None:
+        async for events in batches(stream):
+            await pipe.screen_shipments(events)
+
+    @app.agent(pipe.policy, name=f"{settings.app_id}.policy")
+    async def validate_policy(stream: Any) -> None:
+        async for events in batches(stream):
+            await pipe.validate_policy(events)
+
+    @app.task
+    async def follow_policy() -> None:
+        await pipe.reader.run()
+
+    @app.timer(interval=max(1.0, settings.orphan_grace_s / 4))
+    async def orphans() -> None:
+        if pipe.reader.ready.is_set() and not app.rebalancing:
+            await pipe.expire_orphans()
+
+    @app.timer(interval=5.0)
+    async def lag() -> None:
+        pipe.update_lag()
+
+    _register_views(app, pipe)
+    return pipe
+
+
+def _register_views(app: faust.App, pipe: Pipeline) -> None:
     @app.page("/health")
     async def health(view: web.View, request: web.Request) -> web.Response:
-        return view.json({"status": "ok"})
+        ok, why = pipe.healthy()
+        body = {"status": "ok" if ok else "starting", "detail": why,
+                "policy_version": pipe.view.version}  # fmt: skip
+        return view.json(body, status=200 if ok else 503)
+
+    @app.page("/policy")
+    async def policy(view: web.View, request: web.Request) -> web.Response:
+        return view.json(pipe.view.describe())
+
+    @app.page("/metrics")
+    async def metrics(view: web.View, request: web.Request) -> web.Response:
+        pipe.update_lag()
+        return view.bytes(pipe.metrics.exposition(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/tallies/countries/{cc}")
+    @app.table_route(table=pipe.country_table, match_info="cc")
+    async def country(view: web.View, request: web.Request, cc: str) -> web.Response:
+        if cc not in _country_codes():
+            return view.json({"error": f"unknown country {cc!r}"}, status=404)
+        canonical = pipe.view.canonical_country(cc)
+        if canonical != cc:  # Hong Kong's tally is China's, owned by China's partition
+            return view.json({"redirect": f"/tallies/countries/{canonical}"}, status=307,
+                             headers={"Location": f"/tallies/countries/{canonical}"})  # fmt: skip
+        return view.json(pipe.country_tally(cc))
+
+    @app.page("/tallies/consignees/{consignee_id}/{year}")
+    async def consignee(
+        view: web.View, request: web.Request, consignee_id: str, year: str
+    ) -> web.Response:
+        # A consignee's tally lives in its destination country's partition: with several
+        # workers, ?country=CC routes the request to that partition's owner.
+        country_param = request.query.get("country")
+        if country_param:
+            key = pipe.view.canonical_country(country_param.upper())
+            with contextlib.suppress(SameNode):  # SameNode: this worker owns it
+                return await app.router.route_req(pipe.country_table.name, key, view.web,
+                                                  request)  # fmt: skip
+        if not year.isdigit():
+            return view.json({"error": "year must be a number"}, status=400)
+        found = pipe.consignee_tally(consignee_id, int(year))
+        if found is None:
+            lpp = pipe.view.pack.lpp
+            found = {"consignee_id": consignee_id, "year": int(year), "lpp_used_tpp": 0,
+                     "lpp_limit_tpp": lpp.limit_tpp if lpp else None}  # fmt: skip
+            if not country_param:
+                found["note"] = "not on this worker; pass ?country=CC to reach its owner"
+        return view.json(found)
+
+
+def _country_codes() -> frozenset[str]:
+    from schemas.models import COUNTRY_CODES
+
+    return COUNTRY_CODES

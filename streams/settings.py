@@ -65,6 +65,16 @@ class Settings(BaseSettings):
         default="ai-diffusion-2025", description="Policy pack the deployment screens under."
     )
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    party_lists: str = Field(
+        default="",
+        description="Comma-separated restricted-party list files (US Consolidated Screening "
+        "List CSV); empty: no party screening.",
+    )
+    orphan_grace_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a shipment waits for its order's decision before it is an orphan.",
+    )
 
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     sasl_mechanism: SaslMechanism | None = None
@@ -109,6 +119,23 @@ class Settings(BaseSettings):
         if self.ssl_certfile:
             ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
         return ctx
+
+    def aiokafka_config(self) -> dict[str, Any]:
+        """Connection settings in aiokafka's vocabulary."""
+        cfg: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_list,
+            "security_protocol": self.security_protocol.value,
+        }
+        if self.sasl_mechanism is not None:
+            cfg["sasl_mechanism"] = self.sasl_mechanism.value
+            cfg["sasl_plain_username"] = self.sasl_username
+            cfg["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        ctx = self.ssl_context()
+        if ctx is not None:
+            cfg["ssl_context"] = ctx
+        return cfg
 
     def kafka_python_config(self) -> dict[str, Any]:
         """Connection settings in kafka-python's vocabulary (producer, consumer, admin)."""

@@ -25,6 +25,14 @@ APPROVALS = "screening.approvals"
 HOLDS = "screening.holds"
 ALERTS = "screening.alerts"
 DEAD_LETTER = "screening.dead-letter"
+# Internal repartition topics, named after the app id (never the agent: two apps must not share).
+ORDERS_BY_COUNTRY = "orders-by-country"
+ORDERS_BY_VEU = "orders-by-veu"
+SHIPMENTS_BY_ORDER = "shipments-by-order"
+
+
+def internal(settings: Settings, name: str) -> str:
+    return settings.topic(f"{settings.app_id}.{name}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +57,10 @@ def contract_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic(HOLDS), n),
         TopicSpec(settings.topic(ALERTS), n),
         TopicSpec(settings.topic(DEAD_LETTER), n, big),
+        # co-partitioned with each other and the output topics: same count n
+        TopicSpec(internal(settings, ORDERS_BY_COUNTRY), n, big),
+        TopicSpec(internal(settings, ORDERS_BY_VEU), n, big),
+        TopicSpec(internal(settings, SHIPMENTS_BY_ORDER), n, big),
     ]
 
 
