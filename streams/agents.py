@@ -20,14 +20,14 @@ cache, write each table key once per batch and send outputs without awaiting del
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import faust
 from faust import web
 from faust.exceptions import SameNode
@@ -106,9 +106,10 @@ class Pipeline:
 
         table: dict[str, Any] = {
             "partitions": settings.partitions,
-            # raw keys: the shipment table's producer partitioner must hash the same bytes as
-            # the order-id-keyed topics it is co-partitioned with
-            "schema": faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
+            # bytes keys are serialized raw (str keys would be JSON-quoted): the shipment table's
+            # partitioner and table_route must hash the same bytes as the topics' record keys
+            "key_type": bytes,
+            "value_type": None,
         }
         self.country_table = app.Table("tallies-by-country", **table)
         self.veu_table = app.Table("tallies-by-veu", **table)
@@ -119,8 +120,13 @@ class Pipeline:
     # -- outputs -------------------------------------------------------------------------------
 
     async def send(self, topic: Any, key: str | None, value: bytes, headers: Any = None) -> None:
-        # ``send`` only appends to the producer's batch; delivery is flushed before each commit.
-        await topic.send(key=key.encode() if key else None, value=value, headers=headers)
+        # force=True: publish now. Without it Faust attaches the message to the source offset and
+        # publishes it at commit time, and a rebalance between the two loses it (seen in the
+        # two-worker test). ``send`` only appends to the producer's batch; Faust flushes the
+        # producer before every offset commit.
+        await topic.send(
+            key=key.encode() if key else None, value=value, headers=headers, force=True
+        )
         self.metrics.records_out.labels(topic.get_topic_name()).inc()
 
     async def dead(
@@ -143,7 +149,7 @@ class Pipeline:
             failed_at=_now(),
             headers={k: v.decode(errors="replace") for k, v in headers.items()},
         )
-        await self.dead_letter.send(key=key, value=encode(record), headers=headers)
+        await self.dead_letter.send(key=key, value=encode(record), headers=headers, force=True)
         self.metrics.dead_letters.labels(topic, kind).inc()
         self.metrics.records_out.labels(self.dead_letter.get_topic_name()).inc()
 
@@ -242,8 +248,8 @@ class Pipeline:
 
         def state_of(order_id: str) -> dict[str, Any]:
             if order_id not in dirty:
-                dirty[order_id] = dict(table.get(order_id) or {"status": None, "shipped": {},
-                                                               "pending": []})  # fmt: skip
+                stored = table.get(order_id.encode())
+                dirty[order_id] = dict(stored or {"status": None, "shipped": {}, "pending": []})
             return dirty[order_id]
 
         for event in events:
@@ -273,7 +279,7 @@ class Pipeline:
                 await self._screen_one(shipment, st, _trace_headers(headers))
             self.observe_latency(event)
         for order_id, st in dirty.items():
-            table[order_id] = st
+            table[order_id.encode()] = st
 
     async def _screen_one(
         self, shipment: ShipmentEvent, st: dict[str, Any], headers: dict[str, bytes]
@@ -328,7 +334,7 @@ class Pipeline:
 
     def country_tally(self, cc: str) -> dict[str, Any]:
         at = _now()
-        used = int(self.country_table.get("c:" + cc) or 0)
+        used = int(self.country_table.get(b"c:" + cc.encode()) or 0)
         cap = self.view.country_cap(cc, at)
         return {
             "country": cc,
@@ -340,7 +346,7 @@ class Pipeline:
         }
 
     def consignee_tally(self, consignee_id: str, year: int) -> dict[str, Any] | None:
-        used = self.country_table.get("l:" + lpp_key(consignee_id, year))
+        used = self.country_table.get(b"l:" + lpp_key(consignee_id, year).encode())
         if used is None:
             return None
         lpp = self.view.pack.lpp
@@ -467,16 +473,40 @@ def _register_views(app: faust.App, pipe: Pipeline) -> None:
         pipe.update_lag()
         return view.bytes(pipe.metrics.exposition(), content_type="text/plain; version=0.0.4")
 
+    async def routed(
+        view: web.View,
+        request: web.Request,
+        key: str,
+        local: Callable[[], Awaitable[web.Response]],
+    ) -> web.Response:
+        """Answer from the worker that owns ``key`` (Faust's table router), here if we do."""
+        if pipe.app.rebalancing:
+            return _retry_later(view, "rebalancing: partition owners are changing")
+        try:
+            routed_response = await app.router.route_req(
+                pipe.country_table.name, key, view.web, request
+            )
+            return routed_response
+        except SameNode:
+            return await local()
+        except (OSError, aiohttp.ClientError) as exc:
+            # The owner is gone and the group has not rebalanced yet: say so, don't guess.
+            return _retry_later(view, f"owner of {key!r} unreachable: {exc.__class__.__name__}")
+
     @app.page("/tallies/countries/{cc}")
-    @app.table_route(table=pipe.country_table, match_info="cc")
     async def country(view: web.View, request: web.Request, cc: str) -> web.Response:
+        cc = cc.upper()
         if cc not in _country_codes():
             return view.json({"error": f"unknown country {cc!r}"}, status=404)
         canonical = pipe.view.canonical_country(cc)
         if canonical != cc:  # Hong Kong's tally is China's, owned by China's partition
             return view.json({"redirect": f"/tallies/countries/{canonical}"}, status=307,
                              headers={"Location": f"/tallies/countries/{canonical}"})  # fmt: skip
-        return view.json(pipe.country_tally(cc))
+
+        async def local() -> web.Response:
+            return view.json(pipe.country_tally(cc))
+
+        return await routed(view, request, cc, local)
 
     @app.page("/tallies/consignees/{consignee_id}/{year}")
     async def consignee(
@@ -484,22 +514,27 @@ def _register_views(app: faust.App, pipe: Pipeline) -> None:
     ) -> web.Response:
         # A consignee's tally lives in its destination country's partition: with several
         # workers, ?country=CC routes the request to that partition's owner.
-        country_param = request.query.get("country")
-        if country_param:
-            key = pipe.view.canonical_country(country_param.upper())
-            with contextlib.suppress(SameNode):  # SameNode: this worker owns it
-                return await app.router.route_req(pipe.country_table.name, key, view.web,
-                                                  request)  # fmt: skip
         if not year.isdigit():
             return view.json({"error": "year must be a number"}, status=400)
-        found = pipe.consignee_tally(consignee_id, int(year))
-        if found is None:
-            lpp = pipe.view.pack.lpp
-            found = {"consignee_id": consignee_id, "year": int(year), "lpp_used_tpp": 0,
-                     "lpp_limit_tpp": lpp.limit_tpp if lpp else None}  # fmt: skip
-            if not country_param:
-                found["note"] = "not on this worker; pass ?country=CC to reach its owner"
-        return view.json(found)
+        country_param = (request.query.get("country") or "").upper()
+
+        async def local() -> web.Response:
+            found = pipe.consignee_tally(consignee_id, int(year))
+            if found is None:
+                lpp = pipe.view.pack.lpp
+                found = {"consignee_id": consignee_id, "year": int(year), "lpp_used_tpp": 0,
+                         "lpp_limit_tpp": lpp.limit_tpp if lpp else None}  # fmt: skip
+                if not country_param:
+                    found["note"] = "not on this worker; pass ?country=CC to reach its owner"
+            return view.json(found)
+
+        if country_param:
+            return await routed(view, request, pipe.view.canonical_country(country_param), local)
+        return await local()
+
+
+def _retry_later(view: web.View, why: str) -> web.Response:
+    return view.json({"error": why}, status=503, headers={"Retry-After": "1"})
 
 
 def _country_codes() -> frozenset[str]:

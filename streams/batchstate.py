@@ -24,17 +24,17 @@ _MISSING = object()
 class BatchCache:
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.dirty: dict[str, tuple[Any, Any]] = {}
+        self.dirty: dict[bytes, tuple[Any, Any]] = {}
         self.event: Any = None  # the event being processed; its partition owns what it writes
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: bytes, default: Any = None) -> Any:
         hit = self.dirty.get(key)
         if hit is not None:
             return hit[0]
         value = self.table.get(key, _MISSING)
         return default if value is _MISSING else value
 
-    def set(self, key: str, value: Any) -> None:
+    def set(self, key: bytes, value: Any) -> None:
         if self.event is None:
             raise RuntimeError("BatchCache.set outside an event")
         self.dirty[key] = (value, self.event)
@@ -57,19 +57,19 @@ class PrefixedMap(MutableMapping[str, Any]):
 
     def __init__(self, cache: BatchCache, prefix: str) -> None:
         self.cache = cache
-        self.prefix = prefix
+        self.prefix = prefix.encode()
 
     def __getitem__(self, key: str) -> Any:
-        value = self.cache.get(self.prefix + key, _MISSING)
+        value = self.cache.get(self.prefix + key.encode(), _MISSING)
         if value is _MISSING:
             raise KeyError(key)
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.cache.get(self.prefix + key, default)
+        return self.cache.get(self.prefix + key.encode(), default)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.cache.set(self.prefix + key, value)
+        self.cache.set(self.prefix + key.encode(), value)
 
     def __delitem__(self, key: str) -> None:  # pragma: no cover - the rules never delete
         raise NotImplementedError("tallies are never deleted")
