@@ -121,9 +121,11 @@ def worker_cmd(loglevel: str) -> None:
 
 
 @main.command("demo")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for decisions.")
-def demo_cmd(timeout: float) -> None:
-    """Run the main job end to end: broker, worker, sample traffic, a summary."""
+@click.option("--orders", default=20_000, show_default=True, help="Orders in the synthetic day.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the synthetic world.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for screening.")
+def demo_cmd(orders: int, seed: int, timeout: float) -> None:
+    """Run the main job end to end: broker, worker, a day of traffic, a summary."""
     from streams.demo import run_demo
 
-    sys.exit(run_demo(timeout_s=timeout))
+    sys.exit(run_demo(orders=orders, seed=seed, timeout_s=timeout))

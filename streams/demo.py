@@ -1,29 +1,37 @@
 """`chipscreen demo`: the main job end to end on one machine.
 
-Broker (the dev broker unless CHIPSCREEN_BOOTSTRAP_SERVERS is set), a worker, sample traffic, and a
-summary of the decisions. Each run uses its own topic prefix, so runs never mix.
+Broker (the dev broker unless CHIPSCREEN_BOOTSTRAP_SERVERS is set), a worker, a day of synthetic
+traffic, a wait until screening is done (consumer lag zero), and a summary. Each run uses its own
+topic prefix, so runs never mix; everything started here is stopped at the end.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from streams import devbroker, topics
+from streams.generator import World
 from streams.process import WorkerProcess
 from streams.settings import Settings
+from streams.testkit import producer
 from streams.topics import ensure_topics
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @contextlib.contextmanager
@@ -32,64 +40,34 @@ def _broker(console: Console) -> Iterator[str]:
     if configured:
         yield configured
         return
-    console.print("[bold]broker[/]: provisioning and starting the dev Kafka broker ...")
+    console.print("[bold]broker[/]  provisioning and starting the dev Kafka broker ...")
     started = time.monotonic()
     was_running = devbroker.is_running(devbroker.read_info())
     info = devbroker.up()
     version = devbroker.broker_version_from_log(info.log_file) or info.version
     console.print(
-        f"[bold]broker[/]: Apache Kafka {version} at {info.bootstrap_servers} "
-        f"({time.monotonic() - started:.1f}s)"
+        f"[bold]broker[/]  Apache Kafka {version} at {info.bootstrap_servers} "
+        f"(ready in {time.monotonic() - started:.1f}s)"
     )
     try:
         yield info.bootstrap_servers
     finally:
         if not was_running:  # leave a broker the user started alone
             devbroker.down()
+            console.print("[bold]broker[/]  stopped")
 
 
-def sample_orders() -> list[dict[str, Any]]:
-    """A handful of orders that exercise different tiers; the generator replaces this later."""
-    base = {
-        "schema_version": 1,
-        "event_type": "created",
-        "occurred_at": "2025-03-01T09:00:00Z",
-        "exporter": {
-            "id": "EXP-1", "name": "Acme Semis", "country": "US",
-            "hq_country": "US", "parent_hq_country": "US",
-        },
-        "end_use": "datacenter",
-        "veu": None,
-        "license_id": None,
-    }  # fmt: skip
-    destinations = [("IN", "Bharat Cloud"), ("DE", "Rhein Compute"), ("CN", "Dragon AI"),
-                    ("AE", "Gulf Cloud"), ("JP", "Sakura DC"), ("SG", "Lion Compute")]  # fmt: skip
-    orders = []
-    for i, (cc, name) in enumerate(destinations, start=1):
-        orders.append(
-            {
-                **base,
-                "order_id": f"ORD-DEMO-{i}",
-                "consignee": {
-                    "id": f"CNS-{cc}",
-                    "name": name,
-                    "country": cc,
-                    "hq_country": cc,
-                    "parent_hq_country": cc,
-                    "kind": "end_user",
-                    "address": "1 Main St",
-                },
-                "destination_country": cc,
-                "lines": [{"part_number": "H100-SXM", "quantity": 100 * i}],
-            }
-        )
-    return orders
-
-
-def run_demo(console: Console | None = None, timeout_s: float = 120.0) -> int:
+def run_demo(
+    console: Console | None = None,
+    *,
+    orders: int = 20_000,
+    seed: int = 7,
+    timeout_s: float = 600.0,
+) -> int:
     console = console or Console()
     with _broker(console) as bootstrap, tempfile.TemporaryDirectory() as tmp:
         run = time.strftime("%Y%m%d%H%M%S")
+        lists = sorted(SHARED_DATA.glob("csl-*.csv")) if SHARED_DATA.exists() else []
         settings = Settings(
             bootstrap_servers=bootstrap,
             topic_prefix=f"demo-{run}.",
@@ -97,69 +75,204 @@ def run_demo(console: Console | None = None, timeout_s: float = 120.0) -> int:
             store="memory://",
             data_dir=tmp,
             web_port=devbroker.free_port(),
+            # shipments outrun their orders' decisions while the backlog drains: the grace must
+            # cover that lag, or orders screened late make their shipments look orphaned
+            orphan_grace_s=30.0,
+            party_lists=",".join(str(p) for p in lists),
         )
         ensure_topics(settings)
-        console.print(f"[bold]worker[/]: starting (topics prefixed {settings.topic_prefix})")
+        console.print(f"[bold]worker[/]  starting (topics prefixed {settings.topic_prefix})")
         with WorkerProcess(settings, Path(tmp) / "worker.log") as worker:
-            orders = sample_orders()
+            sent = _publish(console, settings, orders, seed)
             started = time.monotonic()
-            producer = KafkaProducer(
-                **settings.kafka_python_config(), acks="all", enable_idempotence=True
-            )
-            for order in orders:
-                producer.send(
-                    settings.topic(topics.ORDERS),
-                    key=order["order_id"].encode(),
-                    value=orjson.dumps(order),
-                )
-            producer.flush()
-            producer.close()
-            console.print(f"[bold]traffic[/]: published {len(orders)} orders")
-            decisions = _collect(settings, len(orders), timeout_s)
-            elapsed = time.monotonic() - started
-            if len(decisions) < len(orders):
-                console.print(f"[red]only {len(decisions)} of {len(orders)} decisions[/]")
+            done = _wait_until_screened(console, settings, worker, sent, timeout_s)
+            elapsed = time.monotonic() - started + sent["publish_s"]
+            if not done:
+                console.print("[red]screening did not finish in time[/]")
                 console.print(worker.log_tail())
                 return 1
-        _summary(console, decisions, elapsed)
+            _summary(console, settings, worker, sent, elapsed)
+        console.print("[bold]worker[/]  stopped")
     return 0
 
 
-def _collect(settings: Settings, expected: int, timeout_s: float) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        settings.topic(topics.APPROVALS),
-        settings.topic(topics.HOLDS),
-        **settings.kafka_python_config(),
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        consumer_timeout_ms=int(timeout_s * 1000),
-        enable_auto_commit=False,
+def _publish(console: Console, settings: Settings, orders: int, seed: int) -> dict[str, Any]:
+    world = World(seed=seed, csl_dir=SHARED_DATA if SHARED_DATA.exists() else None)
+    p = producer(settings)
+    counts: collections.Counter[str] = collections.Counter()
+    started = time.monotonic()
+    columns = (TextColumn("[bold]traffic[/] {task.description}"), BarColumn(),
+               TextColumn("{task.completed:,} orders"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("publishing a day of orders and shipments", total=orders)
+        for event in world.events(orders):
+            p.send(settings.topic(event.topic), key=event.key.encode(),
+                   value=orjson.dumps(event.value))  # fmt: skip
+            counts[event.topic] += 1
+            if event.topic == topics.ORDERS and event.value["event_type"] == "created":
+                progress.advance(task)
+        p.flush()
+    p.close()
+    publish_s = time.monotonic() - started
+    console.print(
+        f"[bold]traffic[/] published {counts[topics.ORDERS]:,} order events and "
+        f"{counts[topics.SHIPMENTS]:,} shipment events in {publish_s:.1f}s"
     )
-    decisions = []
+    return {"orders": counts[topics.ORDERS], "shipments": counts[topics.SHIPMENTS],
+            "publish_s": publish_s}  # fmt: skip
+
+
+def group_lag(settings: Settings) -> int:
+    """Records the worker's consumer group has not yet committed, over all its topics."""
+    admin = KafkaAdminClient(**settings.kafka_python_config())
     try:
-        for record in consumer:
-            decisions.append(orjson.loads(record.value))
-            if len(decisions) >= expected:
-                break
+        committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+    finally:
+        admin.close()
+    if not committed:
+        return -1
+    consumer = KafkaConsumer(**settings.kafka_python_config(), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in committed]
+        ends = consumer.end_offsets(tps)
     finally:
         consumer.close()
-    return decisions
+    return sum(max(0, ends[tp] - committed[tp].offset) for tp in tps)
 
 
-def _summary(console: Console, decisions: list[dict[str, Any]], elapsed: float) -> None:
-    table = Table(title="Decisions")
-    for col in ("order", "destination", "decision", "reasons", "policy version"):
-        table.add_column(col)
-    for d in sorted(decisions, key=lambda d: d["order_id"]):
-        colour = "green" if d["decision"] == "approved" else "yellow"
-        table.add_row(
-            d["order_id"],
-            str(d.get("destination_country")),
-            f"[{colour}]{d['decision']}[/]",
-            ", ".join(r["code"] for r in d["reasons"]),
-            str(d.get("policy_version")),
-        )
+def _metric(worker: WorkerProcess, name: str) -> float:
+    with urllib.request.urlopen(worker.base_url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+def _wait_until_screened(
+    console: Console,
+    settings: Settings,
+    worker: WorkerProcess,
+    sent: dict[str, Any],
+    timeout_s: float,
+) -> bool:
+    deadline = time.monotonic() + timeout_s
+    columns = (
+        TextColumn("[bold]screen[/]  {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+    )
+    total = sent["orders"] + sent["shipments"]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("waiting for decisions and shipment screening", total=total)
+        while time.monotonic() < deadline:
+            screened = _metric(worker, "chipscreen_shipments_screened_total")
+            decided = _decisions_made(worker)
+            dead = _metric(worker, "chipscreen_dead_letters_total")
+            progress.update(task, completed=min(total, decided + screened + dead))
+            if decided + screened + dead >= total and group_lag(settings) == 0:
+                return True
+            time.sleep(0.5)
+    return False
+
+
+def _decisions_made(worker: WorkerProcess) -> float:
+    # one decision per order event: count records out on the approvals and holds topics
+    with urllib.request.urlopen(worker.base_url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("chipscreen_records_out_total{") and (
+            "screening.approvals" in line or "screening.holds" in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _read_all(settings: Settings, names: list[str]) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        *[settings.topic(n) for n in names],
+        **settings.kafka_python_config(),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        consumer_timeout_ms=2000,
+        max_poll_records=5000,
+    )
+    try:
+        return [orjson.loads(r.value) for r in consumer]
+    finally:
+        consumer.close()
+
+
+def _bar(fraction: float, width: int = 30) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def _summary(
+    console: Console,
+    settings: Settings,
+    worker: WorkerProcess,
+    sent: dict[str, Any],
+    elapsed: float,
+) -> None:
+    decisions = _read_all(settings, [topics.APPROVALS, topics.HOLDS])
+    alerts = _read_all(settings, [topics.ALERTS])
+    dead = _read_all(settings, [topics.DEAD_LETTER])
+
+    by_code: collections.Counter[tuple[str, str]] = collections.Counter()
+    for d in decisions:
+        for r in d["reasons"]:
+            by_code[(d["decision"], r["code"])] += 1
+    table = Table(title=f"{len(decisions):,} decisions by reason code")
+    table.add_column("decision")
+    table.add_column("reason code")
+    table.add_column("orders", justify="right")
+    for (decision, code), n in sorted(by_code.items(), key=lambda x: (x[0][0], -x[1])):
+        colour = "green" if decision == "approved" else "yellow"
+        table.add_row(f"[{colour}]{decision}[/]", code, f"{n:,}")
     console.print(table)
-    by_code = collections.Counter(r["code"] for d in decisions for r in d["reasons"])
-    console.print("by reason: " + ", ".join(f"{c} {n}" for c, n in by_code.most_common()))
-    console.print(f"{len(decisions)} decisions in {elapsed:.1f}s")
+
+    signals: collections.Counter[str] = collections.Counter()
+    severity: collections.Counter[str] = collections.Counter(a["severity"] for a in alerts)
+    for a in alerts:
+        for s in a["signals"]:
+            signals[s["code"]] += 1
+    at = Table(title=f"{len(alerts):,} alerts")
+    at.add_column("signal")
+    at.add_column("alerts", justify="right")
+    for code, n in signals.most_common():
+        at.add_row(code, f"{n:,}")
+    at.add_section()
+    for level in ("critical", "high", "medium", "low"):
+        if severity[level]:
+            at.add_row(f"severity {level}", f"{severity[level]:,}")
+    console.print(at)
+
+    countries = sorted({d["destination_country"] for d in decisions if d.get("tier") == 2})
+    rows = []
+    for cc in countries:
+        with urllib.request.urlopen(f"{worker.base_url}/tallies/countries/{cc}", timeout=10) as r:
+            tally = json.loads(r.read())
+        if tally.get("cap_tpp"):
+            rows.append((tally["used_tpp"] / tally["cap_tpp"], cc, tally))
+    ct = Table(title="Tier 2 countries nearest their cap")
+    for col in ("country", "used TPP", "cap TPP", "", "used"):
+        ct.add_column(col, justify="right" if col != "" else "left")
+    for frac, cc, tally in sorted(rows, reverse=True)[:8]:
+        ct.add_row(cc, f"{tally['used_tpp']:,}", f"{tally['cap_tpp']:,}", _bar(frac),
+                   f"{frac:.1%}")  # fmt: skip
+    console.print(ct)
+
+    kinds = collections.Counter(d["error_kind"] for d in dead)
+    total = sent["orders"] + sent["shipments"]
+    console.print(
+        f"[bold]{total:,} events[/] screened in {elapsed:.1f}s: "
+        f"[bold]{total / elapsed:,.0f} events/s[/] "
+        f"(publishing included); dead letters: {sum(kinds.values())} "
+        + (f"({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else "")
+    )
+    console.print(f"policy version: {decisions[0]['policy_version'] if decisions else '-'}")
