@@ -229,6 +229,7 @@ class PolicyView:
         # per country: assignments sorted by effective_from (pack-dated changes, then streamed)
         self._timeline: dict[str, list[_Assignment]] = {}
         self._applied: dict[str, PolicyChange] = {}
+        self._pins: dict[str, str] = {}
         for dated in pack.tiers.changes:
             self._insert(
                 dated.country,
@@ -254,6 +255,9 @@ class PolicyView:
             return False  # the same record read again (a compacted topic replays)
         if previous is not None:
             self._remove(previous.country, change.change_id)
+        if f"pin:{change.country}" in self._pins:
+            self._applied[change.change_id] = change
+            return True  # recorded, but a pinned country keeps its pinned tier
         self._applied[change.change_id] = change
         self._insert(
             change.country,
@@ -267,6 +271,21 @@ class PolicyView:
         )
         return True
 
+    def pin(self, country: str, tier: Tier, note: str = "pinned") -> None:
+        """Make ``country`` this tier at every date, whatever the pack or changes say (what-if
+        replays). Counts as one applied change in ``version``."""
+        change_id = f"pin:{country}"
+        self._timeline[country] = [
+            _Assignment(
+                effective_from=dt.datetime.min.replace(tzinfo=dt.UTC),
+                tier=tier,
+                cap_tpp=None,
+                change_id=change_id,
+                note=note,
+            )
+        ]
+        self._pins[change_id] = country
+
     def _insert(self, country: str, assignment: _Assignment) -> None:
         timeline = self._timeline.setdefault(country, [])
         keys = [(a.effective_from, a.change_id) for a in timeline]
@@ -278,12 +297,12 @@ class PolicyView:
 
     @property
     def applied_changes(self) -> int:
-        return len(self._applied)
+        return len(self._applied) + len(self._pins)
 
     @property
     def version(self) -> str:
         base = f"{self.pack.name}@{self.pack.pack.base_date.isoformat()}"
-        return f"{base}+{self.applied_changes}" if self._applied else base
+        return f"{base}+{self.applied_changes}" if self.applied_changes else base
 
     # -- questions -------------------------------------------------------------------------
 

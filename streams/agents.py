@@ -493,6 +493,16 @@ def _register_views(app: faust.App, pipe: Pipeline) -> None:
             # The owner is gone and the group has not rebalanced yet: say so, don't guess.
             return _retry_later(view, f"owner of {key!r} unreachable: {exc.__class__.__name__}")
 
+    @app.page("/tallies/countries")
+    async def countries(view: web.View, request: web.Request) -> web.Response:
+        """The country tallies of this worker's partitions (ask every worker for all)."""
+        rows = [
+            pipe.country_tally(key[2:].decode())
+            for key in list(pipe.country_table.keys())
+            if key.startswith(b"c:")
+        ]
+        return view.json(sorted(rows, key=lambda r: -r["used_tpp"]))
+
     @app.page("/tallies/countries/{cc}")
     async def country(view: web.View, request: web.Request, cc: str) -> web.Response:
         cc = cc.upper()

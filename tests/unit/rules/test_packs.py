@@ -118,3 +118,11 @@ def test_invalid_packs_are_refused_with_a_reason(edit: object, message: str) -> 
 def test_unknown_pack_name() -> None:
     with pytest.raises(PackError, match="available: ai-diffusion-2025"):
         load_pack("nope")
+
+
+def test_pinned_country_keeps_its_tier_whatever_the_changes() -> None:
+    v = view()
+    v.pin("PL", 3)
+    v.apply(change("PL", 1, T0))
+    assert v.tier("PL", T0) == 3 and v.tier("PL", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)) == 3
+    assert v.version == "ai-diffusion-2025@2025-01-13+2"
