@@ -20,6 +20,7 @@ cache, write each table key once per batch and send outputs without awaiting del
 from __future__ import annotations
 
 import base64
+import collections
 import datetime as dt
 import logging
 import time
@@ -29,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import faust
+import orjson
 from faust import web
 from faust.exceptions import SameNode
 
@@ -85,6 +87,9 @@ class Pipeline:
         self.policy_codec = Codec(PolicyChange, **limits)
         self.decision_codec = Codec(Decision)
         self.grace_s = settings.orphan_grace_s
+        # the latest holds and alerts this worker emitted, for the ops page
+        self.recent_holds: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        self.recent_alerts: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
 
         def topic(name: str, **kw: Any) -> Any:
             return app.topic(
@@ -155,12 +160,17 @@ class Pipeline:
 
     async def emit_decision(self, decision: Decision, headers: dict[str, bytes]) -> None:
         target = self.approvals if decision.decision is DecisionKind.APPROVED else self.holds
-        await self.send(target, decision.order_id, encode(decision), headers)
+        payload = encode(decision)
+        await self.send(target, decision.order_id, payload, headers)
+        if target is self.holds:
+            self.recent_holds.appendleft(orjson.loads(payload))
         for reason in decision.reasons:
             self.metrics.decisions.labels(decision.decision.value, reason.code.value).inc()
 
     async def emit_alert(self, alert: Alert, headers: dict[str, bytes]) -> None:
-        await self.send(self.alerts, alert.order_id or alert.subject_id, encode(alert), headers)
+        payload = encode(alert)
+        await self.send(self.alerts, alert.order_id or alert.subject_id, payload, headers)
+        self.recent_alerts.appendleft(orjson.loads(payload))
         self.metrics.alerts.labels(alert.subject.value, alert.severity.value).inc()
 
     def observe_latency(self, event: Any) -> None:
@@ -463,6 +473,22 @@ def _register_views(app: faust.App, pipe: Pipeline) -> None:
         body = {"status": "ok" if ok else "starting", "detail": why,
                 "policy_version": pipe.view.version}  # fmt: skip
         return view.json(body, status=200 if ok else 503)
+
+    page = (Path(__file__).parent / "web" / "ops.html").read_bytes()
+
+    @app.page("/")
+    async def ops(view: web.View, request: web.Request) -> web.Response:
+        """The read-only ops page: tallies against caps, latest holds and alerts."""
+        return view.bytes(page, content_type="text/html", headers={
+            "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' 'self'; "
+            "style-src 'unsafe-inline'",
+            "X-Content-Type-Options": "nosniff",
+        })  # fmt: skip
+
+    @app.page("/recent")
+    async def recent(view: web.View, request: web.Request) -> web.Response:
+        return view.json({"holds": list(pipe.recent_holds), "alerts": list(pipe.recent_alerts),
+                          "policy_version": pipe.view.version})  # fmt: skip
 
     @app.page("/policy")
     async def policy(view: web.View, request: web.Request) -> web.Response:

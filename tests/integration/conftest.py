@@ -11,6 +11,9 @@ import pytest
 from streams.process import WorkerProcess
 from streams.settings import Settings
 from streams.topics import ensure_topics
+from tests.conftest import IN_CI
+
+__all__ = ["IN_CI", "write_csl"]
 
 # A two-entry restricted-party list in the CSL CSV layout, so the suite does not depend on files
 # outside the repository (the unit tests read the real samples in ../shared/data).
