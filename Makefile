@@ -28,7 +28,10 @@ integration: venv
 	$(BIN)/pytest -m integration
 
 bench: venv
-	@echo "bench: not yet (see issue 8)"
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: venv
+	$(BIN)/python bench/run.py --quick
 
 reliability: venv
 	@echo "reliability: not yet (see issue 7)"
