@@ -28,10 +28,10 @@ integration: venv
 	$(BIN)/pytest -m integration
 
 bench: venv
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -u bench/run.py $(BENCH_ARGS)
 
 bench-quick: venv
-	$(BIN)/python bench/run.py --quick
+	$(BIN)/python -u bench/run.py --quick
 
 reliability: venv
 	@echo "reliability: not yet (see issue 7)"

@@ -264,7 +264,7 @@ def bench_naive(bootstrap: str, orders: list[bytes], partitions: int) -> float:
                "BENCH_PORT": str(free_port()), "BENCH_PARTITIONS": str(partitions)}  # fmt: skip
         log = (Path(tmp) / "naive.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "naive_app", "worker", "-l", "warning"],
+            [sys.executable, "-m", "faust", "-A", "naive_app", "worker", "-l", "warn"],
             cwd=tmp,
             env=env,
             stdout=log,
