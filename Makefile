@@ -34,7 +34,7 @@ bench-quick: venv
 	$(BIN)/python -u bench/run.py --quick
 
 reliability: venv
-	@echo "reliability: not yet (see issue 7)"
+	CHIPSCREEN_RELIABILITY_FULL=1 $(BIN)/pytest tests/reliability -s -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check .

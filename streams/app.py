@@ -73,6 +73,8 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         # Faust's default linger of 0 makes every record its own produce request (measured:
         # aiokafka's send path was the largest cost); 5 ms lets records share a request.
         "producer_linger": 0.005,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": max(1.0, settings.session_timeout_s / 5),
         "producer_max_batch_size": 512 * 1024,
         # Faust's Monitor records every event in Python; Prometheus metrics replace it here.
         "Monitor": "streams.app:QuietMonitor",

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         default="ai-diffusion-2025", description="Policy pack the deployment screens under."
     )
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    session_timeout_s: float = Field(
+        default=15.0,
+        ge=6,
+        description="Consumer-group session timeout: how long a crashed worker's partitions "
+        "wait before another worker takes them (Faust's default is 60 s).",
+    )
     party_lists: str = Field(
         default="",
         description="Comma-separated restricted-party list files (US Consolidated Screening "
