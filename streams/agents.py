@@ -67,6 +67,16 @@ def _headers(event: Any) -> dict[str, bytes]:
     return {str(k): (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}
 
 
+def _forward_headers(event: Any) -> dict[str, bytes]:
+    """The record's headers plus where it came from, for the repartitioned copy."""
+    msg = event.message
+    headers = _headers(event)
+    headers[SOURCE_HEADER] = f"{msg.topic}:{msg.partition}:{msg.offset}".encode()
+    if msg.key is not None:
+        headers[SOURCE_KEY_HEADER] = msg.key
+    return headers
+
+
 def _trace_headers(headers: dict[str, bytes]) -> dict[str, bytes]:
     return {k: v for k, v in headers.items() if k.lower() in TRACE_HEADERS}
 
@@ -190,10 +200,7 @@ class Pipeline:
                 await self.dead(event, exc.reason, exc.kind)
                 continue
             msg = event.message
-            headers = _headers(event)
-            headers[SOURCE_HEADER] = f"{msg.topic}:{msg.partition}:{msg.offset}".encode()
-            if msg.key is not None:
-                headers[SOURCE_KEY_HEADER] = msg.key
+            headers = _forward_headers(event)
             if order.veu is not None:
                 target, key = self.by_veu, order.veu.id
             else:
@@ -243,10 +250,7 @@ class Pipeline:
                 await self.dead(event, exc.reason, exc.kind)
                 continue
             msg = event.message
-            headers = _headers(event)
-            headers[SOURCE_HEADER] = f"{msg.topic}:{msg.partition}:{msg.offset}".encode()
-            if msg.key is not None:
-                headers[SOURCE_KEY_HEADER] = msg.key
+            headers = _forward_headers(event)
             await self.send(self.shipments_by_order, shipment.order_id, msg.value, headers)
 
     async def screen_shipments(self, events: Sequence[Any]) -> None:

@@ -126,8 +126,8 @@ class Settings(BaseSettings):
             ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
         return ctx
 
-    def aiokafka_config(self) -> dict[str, Any]:
-        """Connection settings in aiokafka's vocabulary."""
+    def _common_client_config(self) -> dict[str, Any]:
+        # aiokafka and kafka-python share these names; they differ only in how TLS is given
         cfg: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_list,
             "security_protocol": self.security_protocol.value,
@@ -138,6 +138,11 @@ class Settings(BaseSettings):
             cfg["sasl_plain_password"] = (
                 self.sasl_password.get_secret_value() if self.sasl_password else None
             )
+        return cfg
+
+    def aiokafka_config(self) -> dict[str, Any]:
+        """Connection settings in aiokafka's vocabulary."""
+        cfg = self._common_client_config()
         ctx = self.ssl_context()
         if ctx is not None:
             cfg["ssl_context"] = ctx
@@ -145,16 +150,7 @@ class Settings(BaseSettings):
 
     def kafka_python_config(self) -> dict[str, Any]:
         """Connection settings in kafka-python's vocabulary (producer, consumer, admin)."""
-        cfg: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_list,
-            "security_protocol": self.security_protocol.value,
-        }
-        if self.sasl_mechanism is not None:
-            cfg["sasl_mechanism"] = self.sasl_mechanism.value
-            cfg["sasl_plain_username"] = self.sasl_username
-            cfg["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
+        cfg = self._common_client_config()
         if self.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
             cfg["ssl_cafile"] = self.ssl_cafile
             cfg["ssl_certfile"] = self.ssl_certfile
