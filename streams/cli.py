@@ -54,15 +54,29 @@ _state_opt = click.option(
 @broker.command("up")
 @_state_opt
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for readiness.")
-def broker_up(state_dir: Path | None, timeout: float) -> None:
+@click.option(
+    "--sasl-user",
+    default=None,
+    help="Also open a SASL_SSL listener (PLAIN, SCRAM-SHA-512, self-signed CA) for this user; "
+    "the password comes from CHIPSCREEN_DEV_BROKER_PASSWORD or a prompt.",
+)
+def broker_up(state_dir: Path | None, timeout: float, sasl_user: str | None) -> None:
     """Provision the Kafka jars (cached) and start the broker; prints its bootstrap servers."""
+    users = None
+    if sasl_user:
+        password = os.environ.get("CHIPSCREEN_DEV_BROKER_PASSWORD") or click.prompt(
+            f"password for {sasl_user}", hide_input=True, confirmation_prompt=True
+        )
+        users = {sasl_user: password}
     try:
-        info = devbroker.up(state_dir, timeout_s=timeout)
+        info = devbroker.up(state_dir, timeout_s=timeout, sasl_users=users)
     except devbroker.BrokerError as exc:
         _fail(str(exc))
         return
     click.echo(info.bootstrap_servers)
     click.echo(f"kafka {info.version}, pid {info.pid}, log {info.log_file}", err=True)
+    if info.sasl_ssl_bootstrap:
+        click.echo(f"SASL_SSL at {info.sasl_ssl_bootstrap}, CA {info.ca_file}", err=True)
 
 
 @broker.command("down")

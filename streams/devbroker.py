@@ -55,6 +55,9 @@ class BrokerInfo:
     version: str
     state_dir: Path
     log_file: Path
+    # with security="sasl_ssl": a second listener for clients, and the CA that signed it
+    sasl_ssl_bootstrap: str = ""
+    ca_file: str = ""
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -241,6 +244,8 @@ def read_info(state_dir: Path | None = None) -> BrokerInfo | None:
         version=data["version"],
         state_dir=Path(data["state_dir"]),
         log_file=Path(data["log_file"]),
+        sasl_ssl_bootstrap=data.get("sasl_ssl_bootstrap", ""),
+        ca_file=data.get("ca_file", ""),
     )
 
 
@@ -345,6 +350,54 @@ def _log4j_config(log_file: Path) -> str:
     )
 
 
+def _make_tls(tls_dir: Path) -> tuple[Path, Path]:
+    """A throw-away CA and a broker certificate for 127.0.0.1/localhost (openssl CLI).
+    Returns (ca.pem, broker keystore PEM: unencrypted PKCS#8 key + certificate chain)."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise BrokerError("SASL_SSL needs the openssl command (apt-get install openssl)")
+    tls_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        proc = subprocess.run([openssl, *args], cwd=tls_dir, capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise BrokerError(f"openssl {' '.join(args[:2])} failed: {proc.stderr[-500:]}")
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+        "/CN=chipscreen dev CA", "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", "broker.key", "-out", "broker.csr")  # fmt: skip
+    (tls_dir / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "30", "-extfile", "san.cnf", "-out", "broker.pem")  # fmt: skip
+    run("pkcs8", "-topk8", "-nocrypt", "-in", "broker.key", "-out", "broker.pk8")
+    keystore = tls_dir / "broker-keystore.pem"
+    keystore.write_text(
+        (tls_dir / "broker.pk8").read_text()
+        + (tls_dir / "broker.pem").read_text()
+        + (tls_dir / "ca.pem").read_text()
+    )
+    return tls_dir / "ca.pem", keystore
+
+
+def _sasl_ssl_settings(keystore: Path, ca: Path, users: Mapping[str, str]) -> dict[str, str]:
+    plain_users = " ".join(f'user_{u}="{p}"' for u, p in users.items())
+    return {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(ca),
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+        ),
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+    }
+
+
 def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
@@ -355,8 +408,13 @@ def up(
     version: str = KAFKA_VERSION,
     timeout_s: float = 90.0,
     heap: str = "1g",
+    sasl_users: Mapping[str, str] | None = None,
 ) -> BrokerInfo:
-    """Start the dev broker (provisioning it first) and wait until it answers; idempotent."""
+    """Start the dev broker (provisioning it first) and wait until it answers; idempotent.
+
+    With ``sasl_users`` ({user: password}) it also opens a SASL_SSL listener for clients
+    (PLAIN and SCRAM-SHA-512, a self-signed CA in ``<state_dir>/tls/ca.pem``); the PLAINTEXT
+    listener stays for the broker itself, on 127.0.0.1 only."""
     state_dir = (state_dir or default_state_dir()).resolve()
     existing = read_info(state_dir)
     if existing is not None and is_running(existing):
@@ -379,11 +437,22 @@ def up(
         ports = {"broker": free_port(), "controller": free_port()}
         props = kraft_settings(broker_port=ports["broker"], controller_port=ports["controller"])
         props["log.dirs"] = str(data_dir)
+        scram: list[str] = []
+        if sasl_users:
+            ca, keystore = _make_tls(state_dir / "tls")
+            ports["sasl_ssl"] = free_port()
+            props.update(_sasl_ssl_settings(keystore, ca, sasl_users))
+            host = "127.0.0.1"
+            props["listeners"] += f",SASL_SSL://{host}:{ports['sasl_ssl']}"
+            props["advertised.listeners"] += f",SASL_SSL://{host}:{ports['sasl_ssl']}"
+            props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+            for user, password in sasl_users.items():
+                scram += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
         _write_properties(config, props)
         ports_file.write_text(json.dumps(ports))
         fmt = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", _cluster_id(), "-c", str(config)],
+             "-t", _cluster_id(), "-c", str(config), *scram],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if fmt.returncode != 0:
@@ -400,7 +469,9 @@ def up(
     )  # fmt: skip
     stdout.close()
     bootstrap = f"127.0.0.1:{ports['broker']}"
-    info = BrokerInfo(bootstrap, proc.pid, version, state_dir, log_file)
+    secure = f"127.0.0.1:{ports['sasl_ssl']}" if "sasl_ssl" in ports else ""
+    ca_file = str(state_dir / "tls" / "ca.pem") if secure else ""
+    info = BrokerInfo(bootstrap, proc.pid, version, state_dir, log_file, secure, ca_file)
     _state_file(state_dir).write_text(info.to_json())
 
     def _alive() -> Iterator[bool]:

@@ -151,3 +151,39 @@ def test_exactly_once(pipeline_settings: Settings, tmp_path: Path) -> None:
         assert all(len(ids) == 1 for ids in decided.values())
         want = expected_tallies(batch)
         assert settle(worker, want) == {cc: want.get(cc, 0) for cc in COUNTRIES}
+
+
+def test_every_worker_applies_a_policy_change_also_after_a_restart(
+    pipeline_settings: Settings, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from tests.unit.rules.builders import change
+
+    s = pipeline_settings
+    ensure_topics(s)
+    first = WorkerProcess(s, tmp_path / "a.log").start()
+    second = WorkerProcess(s.model_copy(update={"web_port": free_port()}), tmp_path / "b.log")
+    second.start()
+    try:
+        effective = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
+        publish(s, topics.POLICY, [("PL-1", change("PL", 1, effective, change_id="PL-1"))])
+        started = time.monotonic()
+
+        def applied(worker: WorkerProcess) -> bool:
+            return bool(get(worker, "/policy")["policy_version"].endswith("+1"))
+
+        while not (applied(first) and applied(second)) and time.monotonic() - started < 20:
+            time.sleep(0.2)
+        assert applied(first) and applied(second)
+        assert time.monotonic() - started < 10  # "within seconds"
+        second.stop()
+        second = WorkerProcess(s.model_copy(update={"web_port": free_port()}),
+                               tmp_path / "b2.log").start()  # fmt: skip
+        # healthy means the whole policy topic has been read: the change is there at once
+        assert applied(second)
+        pl = [a for a in get(second, "/policy")["assignments"] if a["country"] == "PL"]
+        assert pl and pl[0]["tier"] == 1
+    finally:
+        first.stop()
+        second.stop()
