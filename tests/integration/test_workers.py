@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -100,9 +102,32 @@ def test_two_workers_share_partitions_and_tallies_stay_exact(
             time.sleep(0.5)
         assert tallies(first) == tallies(second)
 
+        # the surviving worker's views keep answering through the hand-over: 200, or 503 with
+        # Retry-After while owners move, never a dropped connection
+        answers: list[int] = []
+        stop_polling = threading.Event()
+
+        def poll() -> None:
+            while not stop_polling.is_set():
+                try:
+                    with urllib.request.urlopen(second.base_url + "/tallies/countries/IN",
+                                                timeout=10) as resp:  # fmt: skip
+                        answers.append(resp.status)
+                except urllib.error.HTTPError as exc:
+                    answers.append(exc.code)
+                except OSError:
+                    answers.append(0)
+                time.sleep(0.1)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
         first.stop()  # the second worker takes over every partition and its changelog
         publish(s, topics.ORDERS, [(o.order_id, o) for o in batch3])
         decided = await_decisions(s, {o.order_id for o in batch1 + batch2 + batch3})
+        stop_polling.set()
+        poller.join()
+        assert answers and set(answers) <= {200, 503}, sorted(set(answers))
+        assert answers[-1] == 200
         # a replay after the hand-over may repeat a decision, never with another id
         assert all(len(ids) == 1 for ids in decided.values())
         everything = expected_tallies(batch1 + batch2 + batch3)
