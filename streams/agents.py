@@ -190,25 +190,33 @@ class Pipeline:
 
     # -- stages --------------------------------------------------------------------------------
 
-    async def ingest_orders(self, events: Sequence[Any]) -> None:
-        name = self.orders.get_topic_name()
+    async def _ingest(
+        self,
+        events: Sequence[Any],
+        source: Any,
+        codec: Codec[Any],
+        route: Callable[[Any], tuple[Any, str]],
+    ) -> None:
+        """Validate each record; dead-letter what fails; forward the original bytes, with where
+        they came from, to the repartition topic and key that ``route`` picks."""
+        name = source.get_topic_name()
         for event in events:
             self.metrics.records_in.labels(name).inc()
             try:
-                order = self.order_codec.decode(event.message.value)
+                record = codec.decode(event.message.value)
             except DecodeError as exc:
                 await self.dead(event, exc.reason, exc.kind)
                 continue
-            msg = event.message
-            headers = _forward_headers(event)
+            target, key = route(record)
+            await self.send(target, key, event.message.value, _forward_headers(event))
+
+    async def ingest_orders(self, events: Sequence[Any]) -> None:
+        def route(order: OrderEvent) -> tuple[Any, str]:
             if order.veu is not None:
-                target, key = self.by_veu, order.veu.id
-            else:
-                target, key = (
-                    self.by_country,
-                    self.view.canonical_country(order.destination_country),
-                )
-            await self.send(target, key, msg.value, headers)
+                return self.by_veu, order.veu.id
+            return self.by_country, self.view.canonical_country(order.destination_country)
+
+        await self._ingest(events, self.orders, self.order_codec, route)
 
     async def screen_orders(self, events: Sequence[Any], table: Any) -> None:
         await self.reader.ready.wait()
@@ -241,17 +249,10 @@ class Pipeline:
         cache.flush()
 
     async def ingest_shipments(self, events: Sequence[Any]) -> None:
-        name = self.shipments.get_topic_name()
-        for event in events:
-            self.metrics.records_in.labels(name).inc()
-            try:
-                shipment = self.shipment_codec.decode(event.message.value)
-            except DecodeError as exc:
-                await self.dead(event, exc.reason, exc.kind)
-                continue
-            msg = event.message
-            headers = _forward_headers(event)
-            await self.send(self.shipments_by_order, shipment.order_id, msg.value, headers)
+        def route(shipment: ShipmentEvent) -> tuple[Any, str]:
+            return self.shipments_by_order, shipment.order_id
+
+        await self._ingest(events, self.shipments, self.shipment_codec, route)
 
     async def screen_shipments(self, events: Sequence[Any]) -> None:
         """Shipments joined with the order-status table fed by the decision topics."""
