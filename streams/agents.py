@@ -45,12 +45,17 @@ from schemas.models import Alert, DeadLetter, Decision, OrderEvent, PolicyChange
 from streams import topics
 from streams.batchstate import BatchCache, tally_state
 from streams.metrics import Metrics
+from streams.outbox import Outbox
 from streams.policy_reader import PolicyReader
-from streams.settings import Settings
+from streams.settings import ProcessingGuarantee, Settings
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
+# One partition's changelog flush must fit one record batch to be atomic (streams/batchstate.py);
+# the tally tables' changelog topics allow records batches of twice that.
+CHANGELOG_BATCH_BYTES = 4 * 1024 * 1024
+OUTPUT_BATCH_BYTES = 512 * 1024
 BATCH_WINDOW_S = 0.05
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "x-trace-id", "trace-id", "trace_id"})
 SOURCE_HEADER = "chipscreen-source"  # "topic:partition:offset" of the original record
@@ -100,6 +105,11 @@ class Pipeline:
         # the latest holds and alerts this worker emitted, for the ops page
         self.recent_holds: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self.recent_alerts: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        # Under exactly_once every record must go through Faust's transactional producers, so
+        # the outbox (plain producer, own record batches) is only used at-least-once.
+        eos = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
+        self.outbox = None if eos else Outbox(app, max_batch_bytes=OUTPUT_BATCH_BYTES)
+        self.changelog_outbox = None if eos else Outbox(app, max_batch_bytes=CHANGELOG_BATCH_BYTES)
 
         def topic(name: str, **kw: Any) -> Any:
             return app.topic(
@@ -126,23 +136,52 @@ class Pipeline:
             "key_type": bytes,
             "value_type": None,
         }
-        self.country_table = app.Table("tallies-by-country", **table)
-        self.veu_table = app.Table("tallies-by-veu", **table)
+        tally_topic_config = {"max.message.bytes": str(2 * CHANGELOG_BATCH_BYTES)}
+        self.country_table = app.Table(
+            "tallies-by-country", extra_topic_configs=tally_topic_config, **table
+        )
+        self.veu_table = app.Table(
+            "tallies-by-veu", extra_topic_configs=tally_topic_config, **table
+        )
         # keyed by order id, like its source topics, so the producer's partitioner puts each
         # changelog record in the partition that owns it and the orphan timer may write too
         self.shipment_table = app.Table("shipments-by-order", use_partitioner=True, **table)
 
     # -- outputs -------------------------------------------------------------------------------
 
-    async def send(self, topic: Any, key: str | None, value: bytes, headers: Any = None) -> None:
-        # force=True: publish now. Without it Faust attaches the message to the source offset and
-        # publishes it at commit time, and a rebalance between the two loses it (seen in the
-        # two-worker test). ``send`` only appends to the producer's batch; Faust flushes the
-        # producer before every offset commit.
-        await topic.send(
-            key=key.encode() if key else None, value=value, headers=headers, force=True
-        )
-        self.metrics.records_out.labels(topic.get_topic_name()).inc()
+    async def send(
+        self,
+        topic: Any,
+        key: str,
+        value: bytes,
+        headers: dict[str, bytes] | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        """Queue one keyed output; ``flush_outputs`` hands the batches to the producer."""
+        name = topic.get_topic_name()
+        raw_key = key.encode()
+        if self.outbox is None:
+            # force=True: publish now. Without it Faust attaches the message to the source
+            # offset and publishes it at commit time, and a rebalance between the two loses it
+            # (seen in the two-worker test).
+            await topic.send(key=raw_key, value=value, headers=headers, force=True)
+        else:
+            await self.outbox.ensure_topics((name,))
+            self.outbox.add(
+                name,
+                self.outbox.partition_for(name, raw_key),
+                raw_key,
+                value,
+                list(headers.items()) if headers else None,
+                None if timestamp is None else int(timestamp * 1000),
+            )
+        self.metrics.records_out.labels(name).inc()
+
+    async def flush_outputs(self) -> None:
+        # Queued, not awaited: Faust flushes the producer before every offset commit, so the
+        # outputs of a batch reach the broker before the offsets of its inputs are committed.
+        if self.outbox is not None:
+            await self.outbox.flush()
 
     async def dead(
         self, event: Any, error: str, kind: str, source: tuple[str, int, int] | None = None
@@ -208,7 +247,11 @@ class Pipeline:
                 await self.dead(event, exc.reason, exc.kind)
                 continue
             target, key = route(record)
-            await self.send(target, key, event.message.value, _forward_headers(event))
+            # the original timestamp travels on, so latency is measured from the producer
+            await self.send(
+                target, key, event.message.value, _forward_headers(event), event.message.timestamp
+            )
+        await self.flush_outputs()
 
     async def ingest_orders(self, events: Sequence[Any]) -> None:
         def route(order: OrderEvent) -> tuple[Any, str]:
@@ -220,10 +263,10 @@ class Pipeline:
 
     async def screen_orders(self, events: Sequence[Any], table: Any) -> None:
         await self.reader.ready.wait()
-        cache = BatchCache(table)
+        cache = BatchCache(table, self.changelog_outbox)
         state = tally_state(cache)
         for event in events:
-            cache.event = event
+            cache.begin(event)
             headers = _headers(event)
             source = _source(headers, event)
             try:
@@ -241,12 +284,16 @@ class Pipeline:
                 continue
             if not outcome.duplicate:
                 apply_writes(state, outcome.writes)
+                full = cache.oversized()
+                if full is not None:
+                    await cache.flush([full])
             trace = _trace_headers(headers)
             await self.emit_decision(outcome.decision, trace)
             for alert in outcome.alerts:
                 await self.emit_alert(alert, trace)
             self.observe_latency(event)
-        cache.flush()
+        await cache.flush()
+        await self.flush_outputs()
 
     async def ingest_shipments(self, events: Sequence[Any]) -> None:
         def route(shipment: ShipmentEvent) -> tuple[Any, str]:
@@ -295,6 +342,7 @@ class Pipeline:
             self.observe_latency(event)
         for order_id, st in dirty.items():
             table[order_id.encode()] = st
+        await self.flush_outputs()
 
     async def _screen_one(
         self, shipment: ShipmentEvent, st: dict[str, Any], headers: dict[str, bytes]
@@ -324,6 +372,7 @@ class Pipeline:
                 await self._screen_one(ShipmentEvent.model_validate(raw), st, {})
                 expired += 1
             self.shipment_table[order_id] = st
+        await self.flush_outputs()
         return expired
 
     async def validate_policy(self, events: Sequence[Any]) -> None:
