@@ -17,11 +17,10 @@ $(VENV)/.installed: pyproject.toml
 demo: venv
 	$(BIN)/chipscreen demo
 
-## The whole suite (unit + integration against a real Kafka broker). The fault-injection suite
-## is separate (make reliability) until an intermittent post-SIGKILL stall is understood
-## (docs/reliability.md).
+## The whole suite: unit, integration against a real Kafka broker, and the fault-injection suite
+## at reduced sizes (make reliability runs it at full size).
 test: venv
-	$(BIN)/pytest -m "not reliability"
+	$(BIN)/pytest
 
 unit: venv
 	$(BIN)/pytest -m "not integration"

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,7 @@ def bench_pipeline(bootstrap: str, orders: list[bytes], partitions: int) -> dict
             "rss_mb": sampler.rss / 2**20}  # fmt: skip
 
 
-async def _raw_pipe(s: Settings, n: int) -> float:
+async def _raw_pipe(s: Settings, n: int, rules: bool = True) -> float:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     view = PolicyView(load_pack(s.policy_pack))
@@ -182,6 +183,11 @@ async def _raw_pipe(s: Settings, n: int) -> float:
                     if start is None:
                         start = time.monotonic()
                     order = codec.decode(rec.value)
+                    if not rules:  # the issue's ceiling: decode -> encode -> produce
+                        futures.append(await prod.send(s.topic(topics.APPROVALS), encode(order),
+                                                       key=rec.key))  # fmt: skip
+                        done += 1
+                        continue
                     try:
                         out = screen_order(order, view, state, version=rec.offset,
                                            screened_at=stamp)  # fmt: skip
@@ -202,12 +208,130 @@ async def _raw_pipe(s: Settings, n: int) -> float:
     return done / (time.monotonic() - (start or time.monotonic()))
 
 
-def bench_raw(bootstrap: str, orders: list[bytes], partitions: int) -> float:
+def bench_raw(bootstrap: str, orders: list[bytes], partitions: int, rules: bool) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         s = settings_for(bootstrap, partitions, tmp)
         ensure_topics(s)
         preproduce(s, orders)
-        return asyncio.run(_raw_pipe(s, len(orders)))
+        return asyncio.run(_raw_pipe(s, len(orders), rules))
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 1)}
+
+
+def bench_latency(bootstrap: str, partitions: int, rate: int, seconds: float) -> dict[str, Any]:
+    """Orders offered at ``rate``/s to a running worker; for each, the time from the producer's
+    send to the decision being readable by a read_committed consumer."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    n = int(rate * seconds)
+    orders = make_orders(n, consignees=5000, seed=rate)
+    keys = [orjson.loads(raw)["order_id"].encode() for raw in orders]
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        s = settings_for(bootstrap, partitions, tmp)
+        ensure_topics(s)
+        worker = WorkerProcess(s, Path(tmp) / "worker.log").start()
+        consumer = KafkaConsumer(
+            s.topic(topics.APPROVALS), s.topic(topics.HOLDS), **s.kafka_python_config(),
+            auto_offset_reset="earliest", enable_auto_commit=False,
+            isolation_level="read_committed", fetch_max_wait_ms=5,
+        )  # fmt: skip
+        consumer.poll(timeout_ms=500)  # join: assignment before the first send
+        done = threading.Event()
+
+        def consume() -> None:
+            deadline = time.monotonic() + seconds + 120
+            while len(latencies) < n and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=50, max_records=10_000).values():
+                    now = time.time()
+                    for r in records:
+                        if r.key in sent:
+                            latencies.append((now - sent[r.key]) * 1000)
+            done.set()
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        prod = KafkaProducer(**s.kafka_python_config(), linger_ms=1, acks=1)
+        tick = 0.005
+        per_tick = rate * tick
+        start = time.monotonic()
+        for i, (key, raw) in enumerate(zip(keys, orders, strict=True)):
+            due = start + i / per_tick * tick
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sent[key] = time.time()
+            prod.send(s.topic(topics.ORDERS), key=key, value=raw)
+        offered_s = time.monotonic() - start
+        prod.flush()
+        done.wait(seconds + 150)
+        consumer.close()
+        prod.close()
+        worker.stop()
+    result: dict[str, Any] = {"offered_eps": rate, "achieved_offer_eps": round(n / offered_s),
+                              "decided": len(latencies), "sent": n}  # fmt: skip
+    if latencies:
+        result.update(percentiles(latencies))
+    return result
+
+
+def bench_restore(bootstrap: str, partitions: int, keys: int) -> float:
+    """Seconds from worker start to healthy with ``keys`` tally keys in its changelog (healthy
+    waits for table recovery); checks one restored value through the web view."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.producer.message_accumulator import BatchBuilder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s = settings_for(bootstrap, partitions, tmp)
+        ensure_topics(s)
+        changelog = f"{s.app_id}-tallies-by-country-changelog"
+        ensure_topics(s, [TopicSpec(changelog, partitions, {"cleanup.policy": "compact"})])
+
+        async def fill() -> None:
+            prod = AIOKafkaProducer(**s.aiokafka_config(), max_request_size=16 * 2**20)
+            await prod.start()
+            try:
+                futures = []
+                per_partition = keys // partitions
+                for p in range(partitions):
+                    builder = None
+                    for i in range(p * per_partition, (p + 1) * per_partition):
+                        if builder is None:
+                            builder = BatchBuilder(900_000, 0, is_transactional=False)
+                        key, value = f"l:C-{i}|2025".encode(), str(i).encode()
+                        if builder.append(timestamp=None, key=key, value=value, headers=[]) is None:
+                            futures.append(await prod.send_batch(builder, changelog, partition=p))
+                            builder = BatchBuilder(900_000, 0, is_transactional=False)
+                            builder.append(timestamp=None, key=key, value=value, headers=[])
+                    if builder is not None:
+                        futures.append(await prod.send_batch(builder, changelog, partition=p))
+                await asyncio.gather(*futures)
+            finally:
+                await prod.stop()
+
+        if keys:
+            asyncio.run(fill())
+        worker = WorkerProcess(s, Path(tmp) / "worker.log")
+        started = time.monotonic()
+        worker.start(timeout_s=600)
+        elapsed = time.monotonic() - started
+        if keys:
+            probe = 7
+            with urllib.request.urlopen(f"{worker.base_url}/tallies/consignees/C-{probe}/2025",
+                                        timeout=10) as resp:  # fmt: skip
+                got = json.loads(resp.read())["lpp_used_tpp"]
+            if got != probe:
+                raise RuntimeError(f"restored C-{probe} = {got}, expected {probe}")
+        worker.stop()
+    return elapsed
 
 
 NAIVE_APP = """
@@ -304,6 +428,8 @@ def main() -> int:
     args = parser.parse_args()
     n = args.orders or (10_000 if args.quick else 200_000)
     naive_n = args.naive_orders or (3_000 if args.quick else 20_000)
+    scale_n = 5_000 if args.quick else 50_000
+    lat_s = 4.0 if args.quick else 20.0
 
     explicit = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     state_dir = Path(tempfile.mkdtemp(prefix="chipscreen-bench-broker-"))
@@ -313,12 +439,46 @@ def main() -> int:
         print(f"{n:,} orders of ~{sum(map(len, orders)) // n} bytes, {args.partitions} partitions")
         results: dict[str, Any] = {"n_events": n, "naive_n_events": naive_n}
         pipe = bench_pipeline(bootstrap, orders, args.partitions)
-        print(f"pipeline    {pipe['eps']:>10,.0f} orders/s  cpu {pipe['cpu_pct']:.0f}%  "
+        print(f"pipeline        {pipe['eps']:>10,.0f} orders/s  cpu {pipe['cpu_pct']:.0f}%  "
               f"rss {pipe['rss_mb']:.0f} MB")  # fmt: skip
-        raw = bench_raw(bootstrap, orders, args.partitions)
-        print(f"raw ceiling {raw:>10,.0f} orders/s")
+        raw = bench_raw(bootstrap, orders, args.partitions, rules=False)
+        print(f"raw ceiling     {raw:>10,.0f} orders/s  (decode, encode, produce; no rules)")
+        raw_rules = bench_raw(bootstrap, orders, args.partitions, rules=True)
+        print(f"raw + rules     {raw_rules:>10,.0f} orders/s  (same, with the rules, dict tallies)")
         naive = bench_naive(bootstrap, orders[:naive_n], args.partitions)
-        print(f"naive Faust {naive:>10,.0f} orders/s")
+        print(f"naive Faust     {naive:>10,.0f} orders/s")
+
+        latency: dict[str, Any] = {}
+        for rate in [1000, 5000] if args.quick else [1000, 5000, 10000]:
+            lat = latency[str(rate)] = bench_latency(bootstrap, args.partitions, rate, lat_s)
+            print(f"latency @{rate:>6,}/s  p50 {lat.get('p50')} p95 {lat.get('p95')} "
+                  f"p99 {lat.get('p99')} max {lat.get('max')} ms  "
+                  f"({lat['decided']:,}/{lat['sent']:,} decided)")  # fmt: skip
+
+        by_consignees: dict[str, float] = {}
+        for count in [10, 1_000_000] if args.quick else [10, 10_000, 1_000_000]:
+            run = bench_pipeline(bootstrap, make_orders(scale_n, consignees=count),
+                                 args.partitions)  # fmt: skip
+            by_consignees[str(count)] = round(run["eps"])
+            print(f"{count:>9,} consignees {run['eps']:>10,.0f} orders/s ({scale_n:,} orders)")
+        by_partitions: dict[str, float] = {}
+        if not args.quick:
+            by_partitions[str(args.partitions)] = by_consignees["10000"]
+            run = bench_pipeline(bootstrap, make_orders(scale_n, consignees=10_000), 32)
+            by_partitions["32"] = round(run["eps"])
+            print(
+                f"32 partitions   {run['eps']:>10,.0f} orders/s ({scale_n:,} orders, 10k "
+                f"consignees; {args.partitions} partitions: {by_consignees['10000']:,.0f})"
+            )
+
+        startup = bench_restore(bootstrap, args.partitions, 0)
+        restore: dict[str, float] = {}
+        for keys in [100_000] if args.quick else [100_000, 1_000_000]:
+            restore[str(keys)] = round(bench_restore(bootstrap, args.partitions, keys) - startup, 1)
+            print(
+                f"restore {keys:>9,} keys {restore[str(keys)]:>6.1f} s "
+                f"(start to healthy, minus {startup:.1f} s with an empty changelog)"
+            )
         party = bench_parties()
         print(f"party screening {party:>10,.0f} names/s (20k-entry list, uncached)")
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -327,7 +487,9 @@ def main() -> int:
             "pipeline_eps": round(pipe["eps"]), "raw_ceiling_eps": round(raw),
             "naive_faust_eps": round(naive), "cpu_pct": pipe["cpu_pct"],
             "rss_mb": round(pipe["rss_mb"]), "party_screen_ops": round(party),
-            "latency_ms": None, "eps_by_consignees": None, "restore_s": None,
+            "raw_with_rules_eps": round(raw_rules), "latency_ms": latency,
+            "eps_by_consignees": by_consignees, "eps_by_partitions": by_partitions,
+            "scale_n_events": scale_n, "restore_s": restore, "startup_s": round(startup, 1),
             "kafka_version": devbroker.KAFKA_VERSION, "git_commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python "

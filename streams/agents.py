@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextvars
 import datetime as dt
 import logging
 import time
@@ -51,15 +52,19 @@ from streams.settings import ProcessingGuarantee, Settings
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000
 # One partition's changelog flush must fit one record batch to be atomic (streams/batchstate.py);
 # the tally tables' changelog topics allow records batches of twice that.
 CHANGELOG_BATCH_BYTES = 4 * 1024 * 1024
 OUTPUT_BATCH_BYTES = 512 * 1024
-BATCH_WINDOW_S = 0.05
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "x-trace-id", "trace-id", "trace_id"})
 SOURCE_HEADER = "chipscreen-source"  # "topic:partition:offset" of the original record
 SOURCE_KEY_HEADER = "chipscreen-source-key"  # the original record's key, when it had one
+
+
+# The outbox of the agent (asyncio task) that is running: each agent's flush sends its own records.
+_current_outbox: contextvars.ContextVar[Outbox | None] = contextvars.ContextVar(
+    "chipscreen_outbox", default=None
+)
 
 
 def _now() -> dt.datetime:
@@ -107,9 +112,8 @@ class Pipeline:
         self.recent_alerts: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         # Under exactly_once every record must go through Faust's transactional producers, so
         # the outbox (plain producer, own record batches) is only used at-least-once.
-        eos = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
-        self.outbox = None if eos else Outbox(app, max_batch_bytes=OUTPUT_BATCH_BYTES)
-        self.changelog_outbox = None if eos else Outbox(app, max_batch_bytes=CHANGELOG_BATCH_BYTES)
+        self.eos = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
+        self.outboxes: dict[str, Outbox] = {}
 
         def topic(name: str, **kw: Any) -> Any:
             return app.topic(
@@ -149,6 +153,16 @@ class Pipeline:
 
     # -- outputs -------------------------------------------------------------------------------
 
+    def use_outbox(self, stage: str, max_batch_bytes: int = OUTPUT_BATCH_BYTES) -> Outbox | None:
+        """The calling agent's own outbox (None under exactly_once), made current for ``send``."""
+        if self.eos:
+            return None
+        box = self.outboxes.get(stage)
+        if box is None:
+            box = self.outboxes[stage] = Outbox(self.app, max_batch_bytes=max_batch_bytes)
+        _current_outbox.set(box)
+        return box
+
     async def send(
         self,
         topic: Any,
@@ -160,16 +174,17 @@ class Pipeline:
         """Queue one keyed output; ``flush_outputs`` hands the batches to the producer."""
         name = topic.get_topic_name()
         raw_key = key.encode()
-        if self.outbox is None:
+        outbox = _current_outbox.get()
+        if outbox is None:
             # force=True: publish now. Without it Faust attaches the message to the source
             # offset and publishes it at commit time, and a rebalance between the two loses it
             # (seen in the two-worker test).
             await topic.send(key=raw_key, value=value, headers=headers, force=True)
         else:
-            await self.outbox.ensure_topics((name,))
-            self.outbox.add(
+            await outbox.ensure_topics((name,))
+            outbox.add(
                 name,
-                self.outbox.partition_for(name, raw_key),
+                outbox.partition_for(name, raw_key),
                 raw_key,
                 value,
                 list(headers.items()) if headers else None,
@@ -180,8 +195,9 @@ class Pipeline:
     async def flush_outputs(self) -> None:
         # Queued, not awaited: Faust flushes the producer before every offset commit, so the
         # outputs of a batch reach the broker before the offsets of its inputs are committed.
-        if self.outbox is not None:
-            await self.outbox.flush()
+        outbox = _current_outbox.get()
+        if outbox is not None:
+            await outbox.flush()
 
     async def dead(
         self, event: Any, error: str, kind: str, source: tuple[str, int, int] | None = None
@@ -259,11 +275,14 @@ class Pipeline:
                 return self.by_veu, order.veu.id
             return self.by_country, self.view.canonical_country(order.destination_country)
 
+        self.use_outbox("ingest-orders")
         await self._ingest(events, self.orders, self.order_codec, route)
 
     async def screen_orders(self, events: Sequence[Any], table: Any) -> None:
         await self.reader.ready.wait()
-        cache = BatchCache(table, self.changelog_outbox)
+        self.use_outbox(table.name)
+        changelog = None if self.eos else Outbox(self.app, max_batch_bytes=CHANGELOG_BATCH_BYTES)
+        cache = BatchCache(table, changelog)
         state = tally_state(cache)
         for event in events:
             cache.begin(event)
@@ -299,11 +318,13 @@ class Pipeline:
         def route(shipment: ShipmentEvent) -> tuple[Any, str]:
             return self.shipments_by_order, shipment.order_id
 
+        self.use_outbox("ingest-shipments")
         await self._ingest(events, self.shipments, self.shipment_codec, route)
 
     async def screen_shipments(self, events: Sequence[Any]) -> None:
         """Shipments joined with the order-status table fed by the decision topics."""
         await self.reader.ready.wait()
+        self.use_outbox("screen-shipments")
         table = self.shipment_table
         dirty: dict[str, dict[str, Any]] = {}
         decision_topics = {self.approvals.get_topic_name(), self.holds.get_topic_name()}
@@ -360,6 +381,7 @@ class Pipeline:
 
     async def expire_orphans(self) -> int:
         """Shipments whose order did not appear within the grace period become orphan alerts."""
+        self.use_outbox("orphans")
         now = time.time()
         expired = 0
         for order_id, st in list(self.shipment_table.items()):
@@ -462,7 +484,8 @@ def register(app: faust.App, settings: Settings) -> Pipeline:
     app.chipscreen = pipe  # type: ignore[attr-defined]
 
     async def batches(stream: Any) -> Any:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
+        window_s = settings.batch_window_ms / 1000
+        async for events in stream.take_events(settings.batch_size, within=window_s):
             yield events
 
     @app.agent(pipe.orders, name=f"{settings.app_id}.ingest-orders")

@@ -34,7 +34,10 @@ class BatchTooLarge(RuntimeError):
 
 
 class Outbox:
-    """Per-(topic, partition) record batches for one Faust app's producer."""
+    """Per-(topic, partition) record batches for one Faust app's producer.
+
+    One outbox per agent: an agent's flush must hand *its own* records to the producer before
+    Faust commits its offsets, which a flush by another agent holding them would not ensure."""
 
     def __init__(self, app: Any, *, max_batch_bytes: int) -> None:
         self.app = app
@@ -114,14 +117,11 @@ class Outbox:
         producer before it commits offsets, so these records are on the broker before the
         offsets of the inputs that made them."""
         wanted = None if only is None else set(only)
-        futures = []
+        # Take the batches synchronously: nothing else may pick them up between the awaits.
         ready, self._full = self._full, []
-        for topic, partition, builder in ready:
-            if wanted is None or (topic, partition) in wanted:
-                futures.append(await self.send(topic, partition, builder))
-            else:
-                self._full.append((topic, partition, builder))
+        chosen = [b for b in ready if wanted is None or (b[0], b[1]) in wanted]
+        self._full = [b for b in ready if not (wanted is None or (b[0], b[1]) in wanted)]
         for tp in list(self._builders):
             if wanted is None or tp in wanted:
-                futures.append(await self.send(*tp, self._builders.pop(tp)))
-        return futures
+                chosen.append((*tp, self._builders.pop(tp)))
+        return [await self.send(topic, partition, builder) for topic, partition, builder in chosen]

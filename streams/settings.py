@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="Consumer-group session timeout: how long a crashed worker's partitions "
         "wait before another worker takes them (Faust's default is 60 s).",
     )
+    batch_size: int = Field(default=2000, ge=1, description="Most events an agent takes per batch.")
+    batch_window_ms: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest an agent waits to fill a batch: the latency each stage may add "
+        "when traffic is light (a backlog fills batches at once).",
+    )
     party_lists: str = Field(
         default="",
         description="Comma-separated restricted-party list files (US Consolidated Screening "
