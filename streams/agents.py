@@ -19,12 +19,14 @@ cache, write each table key once per batch and send outputs without awaiting del
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import contextvars
 import datetime as dt
 import logging
 import time
+import types
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,7 @@ class Pipeline:
         # the outbox (plain producer, own record batches) is only used at-least-once.
         self.eos = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
         self.outboxes: dict[str, Outbox] = {}
+        self.shipment_lock = asyncio.Lock()
 
         def topic(name: str, **kw: Any) -> Any:
             return app.topic(
@@ -281,8 +284,7 @@ class Pipeline:
     async def screen_orders(self, events: Sequence[Any], table: Any) -> None:
         await self.reader.ready.wait()
         self.use_outbox(table.name)
-        changelog = None if self.eos else Outbox(self.app, max_batch_bytes=CHANGELOG_BATCH_BYTES)
-        cache = BatchCache(table, changelog)
+        cache = BatchCache(table, self._changelog_outbox())
         state = tally_state(cache)
         for event in events:
             cache.begin(event)
@@ -321,21 +323,31 @@ class Pipeline:
         self.use_outbox("ingest-shipments")
         await self._ingest(events, self.shipments, self.shipment_codec, route)
 
+    def _changelog_outbox(self) -> Outbox | None:
+        return None if self.eos else Outbox(self.app, max_batch_bytes=CHANGELOG_BATCH_BYTES)
+
     async def screen_shipments(self, events: Sequence[Any]) -> None:
         """Shipments joined with the order-status table fed by the decision topics."""
         await self.reader.ready.wait()
+        async with self.shipment_lock:
+            await self._screen_shipments(events)
+
+    async def _screen_shipments(self, events: Sequence[Any]) -> None:
         self.use_outbox("screen-shipments")
-        table = self.shipment_table
-        dirty: dict[str, dict[str, Any]] = {}
+        # Every input here is keyed by order id on equally partitioned topics, so the event's
+        # partition is the partition that owns the order's state: one changelog batch each.
+        cache = BatchCache(self.shipment_table, self._changelog_outbox())
         decision_topics = {self.approvals.get_topic_name(), self.holds.get_topic_name()}
 
         def state_of(order_id: str) -> dict[str, Any]:
-            if order_id not in dirty:
-                stored = table.get(order_id.encode())
-                dirty[order_id] = dict(stored or {"status": None, "shipped": {}, "pending": []})
-            return dirty[order_id]
+            stored = cache.get(order_id.encode())
+            return dict(stored or {"status": None, "shipped": {}, "pending": []})
+
+        def keep(order_id: str, st: dict[str, Any]) -> None:
+            cache.set(order_id.encode(), st)
 
         for event in events:
+            cache.begin(event)
             msg = event.message
             if msg.topic in decision_topics:
                 decision = self.decision_codec.decode(msg.value)
@@ -344,6 +356,7 @@ class Pipeline:
                 waiting, st["pending"] = st["pending"], []
                 for raw, _deadline in waiting:
                     await self._screen_one(ShipmentEvent.model_validate(raw), st, {})
+                keep(decision.order_id, st)
                 continue
             headers = _headers(event)
             try:
@@ -360,9 +373,9 @@ class Pipeline:
                 ]
             else:  # fmt: skip
                 await self._screen_one(shipment, st, _trace_headers(headers))
+            keep(shipment.order_id, st)
             self.observe_latency(event)
-        for order_id, st in dirty.items():
-            table[order_id.encode()] = st
+        await cache.flush()
         await self.flush_outputs()
 
     async def _screen_one(
@@ -381,10 +394,19 @@ class Pipeline:
 
     async def expire_orphans(self) -> int:
         """Shipments whose order did not appear within the grace period become orphan alerts."""
+        async with self.shipment_lock:  # never between the agent's read and its write
+            return await self._expire_orphans()
+
+    async def _expire_orphans(self) -> int:
         self.use_outbox("orphans")
+        table = self.shipment_table
+        cache = BatchCache(table, self._changelog_outbox())
+        changelog = table.changelog_topic.get_topic_name()
+        if cache.outbox is not None:
+            await cache.outbox.ensure_topics((changelog,))
         now = time.time()
         expired = 0
-        for order_id, st in list(self.shipment_table.items()):
+        for order_id, st in list(table.items()):
             due = [p for p in st.get("pending", []) if p[1] <= now]
             if not due or st.get("status") is not None:
                 continue
@@ -393,7 +415,15 @@ class Pipeline:
             for raw, _ in due:
                 await self._screen_one(ShipmentEvent.model_validate(raw), st, {})
                 expired += 1
-            self.shipment_table[order_id] = st
+            # no event here: the key's own partition, as the producer's partitioner puts it
+            partition = (
+                cache.outbox.partition_for(changelog, order_id)
+                if cache.outbox is not None
+                else table.partition_for_key(order_id) or 0  # exactly_once: Faust hashes it
+            )
+            cache.begin(_PartitionEvent(partition))
+            cache.set(order_id, st)
+        await cache.flush()
         await self.flush_outputs()
         return expired
 
@@ -468,6 +498,13 @@ def load_parties(settings: Settings, view: PolicyView) -> PartyIndex | None:
     )
     log.info("restricted-party lists: %d entries from %d files", len(index), len(paths))
     return index
+
+
+class _PartitionEvent:
+    """Stands in for an event where a table write has none (a timer): its partition only."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = types.SimpleNamespace(partition=partition)
 
 
 def _source(headers: dict[str, bytes], event: Any) -> tuple[str, int, int]:

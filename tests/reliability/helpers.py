@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import time
 import urllib.request
 from collections import defaultdict
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from rules.policy import PolicyView, load_pack
 from rules.screening import ScreeningRejected, screen_order
@@ -46,7 +47,12 @@ def decisions_by_order(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def wait_for_decisions(settings: Settings, order_ids: set[str], timeout_s: float) -> None:
+def wait_for_decisions(
+    settings: Settings,
+    order_ids: set[str],
+    timeout_s: float,
+    worker: WorkerProcess | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_s
     missing = order_ids
     while time.monotonic() < deadline:
@@ -54,7 +60,32 @@ def wait_for_decisions(settings: Settings, order_ids: set[str], timeout_s: float
         if not missing:
             return
         time.sleep(2)
-    raise AssertionError(f"{len(missing)} orders without a decision, e.g. {sorted(missing)[:5]}")
+    if worker is not None and worker.proc is not None and worker.proc.poll() is None:
+        # every asyncio task's stack goes to the worker log (streams/runner.py)
+        worker.proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+    lag = {f"{tp.topic}[{tp.partition}]": n for tp, n in lag_by_partition(settings).items() if n}
+    raise AssertionError(
+        f"{len(missing)} orders without a decision, e.g. {sorted(missing)[:5]}; "
+        f"uncommitted records per partition: {lag}"
+        + (f"; worker log: {worker.log_path}" if worker else "")
+    )
+
+
+def lag_by_partition(settings: Settings) -> dict[TopicPartition, int]:
+    """Records the worker's consumer group has not committed, per partition it has committed."""
+    admin = KafkaAdminClient(**settings.kafka_python_config())
+    try:
+        committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+    finally:
+        admin.close()
+    consumer = KafkaConsumer(**settings.kafka_python_config(), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in committed]
+        ends = consumer.end_offsets(tps) if tps else {}
+    finally:
+        consumer.close()
+    return {tp: max(0, ends[tp] - committed[tp].offset) for tp in tps}
 
 
 def offline_country_tallies(settings: Settings) -> dict[str, int]:

@@ -64,7 +64,7 @@ def test_sigkill_crashes_lose_nothing_and_count_nothing_twice(
         worker = WorkerProcess(s, tmp_path / f"w{n + 1}.log").start()
         recoveries.append(time.monotonic() - started)
     try:
-        wait_for_decisions(s, order_ids(orders), timeout_s=600)
+        wait_for_decisions(s, order_ids(orders), timeout_s=300, worker=worker)
         decisions = decisions_by_order(s)
         dupes = assert_consistent_decisions(decisions)
         expected = offline_country_tallies(s)
@@ -100,7 +100,7 @@ def test_broker_outage_recovers_by_itself(isolated_settings: Settings, tmp_path:
             devbroker.up(state)
             back = time.monotonic()
             publish_raw(s, keyed[half:])
-            wait_for_decisions(s, order_ids(orders), timeout_s=600)
+            wait_for_decisions(s, order_ids(orders), timeout_s=300, worker=worker)
             recovered = time.monotonic() - back
             assert worker.proc is not None and worker.proc.pid == pid
             assert worker.proc.poll() is None, "the worker died during the outage"
@@ -176,7 +176,7 @@ def test_hostile_input_is_dead_lettered_and_valid_orders_decided(
             big.send(s.topic(topics.ORDERS), key=key, value=value)
         big.flush()
         big.close()
-        wait_for_decisions(s, order_ids(valid), timeout_s=600)
+        wait_for_decisions(s, order_ids(valid), timeout_s=300, worker=worker)
         from tests.reliability.helpers import read_topic
 
         deadline = time.monotonic() + 120
