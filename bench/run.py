@@ -235,6 +235,7 @@ def bench_latency(bootstrap: str, partitions: int, rate: int, seconds: float) ->
     keys = [orjson.loads(raw)["order_id"].encode() for raw in orders]
     sent: dict[bytes, float] = {}
     latencies: list[float] = []
+    screened: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         s = settings_for(bootstrap, partitions, tmp)
         ensure_topics(s)
@@ -255,6 +256,8 @@ def bench_latency(bootstrap: str, partitions: int, rate: int, seconds: float) ->
                     for r in records:
                         if r.key in sent:
                             latencies.append((now - sent[r.key]) * 1000)
+                            # the decision record's own timestamp: when the worker built it
+                            screened.append(r.timestamp - sent[r.key] * 1000)
             done.set()
 
         reader = threading.Thread(target=consume, daemon=True)
@@ -280,6 +283,9 @@ def bench_latency(bootstrap: str, partitions: int, rate: int, seconds: float) ->
                               "decided": len(latencies), "sent": n}  # fmt: skip
     if latencies:
         result.update(percentiles(latencies))
+        # how much of it is before the decision exists (ingest, repartition, screening) and
+        # how much after (producer batching, broker, the reading consumer)
+        result["p50_to_decision_built"] = percentiles(screened)["p50"]
     return result
 
 

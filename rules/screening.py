@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from typing import Any
 
 from rules.alerts import build_alert, signal
@@ -543,6 +544,13 @@ def _cap_nearing(
     return country, tuple(sorted({*marks, *crossed}))
 
 
+@functools.lru_cache(maxsize=65_536)
+def _instant(text: str) -> dt.datetime:
+    # A consignee's window entries are re-read on each of its orders; parsing them again every
+    # time was the largest cost of this rule for busy consignees (profiled).
+    return dt.datetime.fromisoformat(text)
+
+
 def _split_orders(
     event: OrderEvent,
     view: PolicyView,
@@ -561,7 +569,7 @@ def _split_orders(
     kept = [
         (str(ts), int(tpp), str(oid))
         for ts, tpp, oid in state.recent.get(consignee, [])
-        if dt.datetime.fromisoformat(str(ts)) > at - window and oid != event.order_id
+        if _instant(str(ts)) > at - window and oid != event.order_id
     ]
     before = sum(tpp for _, tpp, _ in kept)
     entries = (*kept, (at.isoformat(), order_tpp, event.order_id))
