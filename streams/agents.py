@@ -51,6 +51,7 @@ from streams.metrics import Metrics
 from streams.outbox import Outbox
 from streams.policy_reader import PolicyReader
 from streams.settings import ProcessingGuarantee, Settings
+from streams.stallwatch import PartitionProgress, StallWatch
 
 log = logging.getLogger(__name__)
 
@@ -575,6 +576,32 @@ def register(app: faust.App, settings: Settings) -> Pipeline:
     @app.timer(interval=5.0)
     async def lag() -> None:
         pipe.update_lag()
+
+    watch = StallWatch(settings.stall_reseek_s)
+
+    @app.timer(interval=5.0)
+    async def reseek_stalled() -> None:
+        if app.rebalancing or not pipe.healthy()[0]:
+            watch.stalled({}, time.monotonic(), flow_active=False)
+            return
+        consumer = app.consumer
+        progress = {
+            tp: PartitionProgress(
+                consumer._committed_offset.get(tp),  # type: ignore[attr-defined]
+                consumer._read_offset.get(tp),  # type: ignore[attr-defined]
+                consumer.highwater(tp),
+            )
+            for tp in consumer.assignment()
+            if tp.topic not in app.tables.changelog_topics
+        }
+        active = bool(consumer.flow_active)  # type: ignore[attr-defined]
+        for tp, offset in watch.stalled(progress, time.monotonic(), active):
+            log.warning(
+                "%s[%d]: read to the end but nothing committed for %.0f s; re-reading from "
+                "offset %d", tp.topic, tp.partition, settings.stall_reseek_s, offset,
+            )  # fmt: skip
+            pipe.metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
+            await consumer.seek(tp, offset)
 
     _register_views(app, pipe)
     return pipe

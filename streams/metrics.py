@@ -20,6 +20,7 @@ class Metrics:
     latency: Histogram
     consumer_lag: Gauge
     policy_version: Gauge
+    reseeks: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -47,6 +48,9 @@ class Metrics:
                                ["topic", "partition"], registry=r),
             policy_version=Gauge("chipscreen_policy_changes_applied",
                                  "PolicyChanges applied to the view", registry=r),
+            reseeks=Counter("chipscreen_stalled_partition_reseeks",
+                            "Partitions read but not processed, sought back to their committed "
+                            "offset (streams/stallwatch.py)", ["topic", "partition"], registry=r),
         )  # fmt: skip
 
     def exposition(self) -> bytes:

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="Longest an agent waits to fill a batch: the latency each stage may add "
         "when traffic is light (a backlog fills batches at once).",
     )
+    stall_reseek_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds an input partition may sit fully read but uncommitted before it "
+        "is sought back to its committed offset (a faust-streaming hand-over bug).",
+    )
     party_lists: str = Field(
         default="",
         description="Comma-separated restricted-party list files (US Consolidated Screening "
