@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from typing import Any
 
 from rules.alerts import build_alert, signal
@@ -544,44 +543,46 @@ def _cap_nearing(
     return country, tuple(sorted({*marks, *crossed}))
 
 
-@functools.lru_cache(maxsize=65_536)
-def _instant(text: str) -> dt.datetime:
-    # A consignee's window entries are re-read on each of its orders; parsing them again every
-    # time was the largest cost of this rule for busy consignees (profiled).
-    return dt.datetime.fromisoformat(text)
-
-
 def _split_orders(
     event: OrderEvent,
     view: PolicyView,
     state: TallyState,
     order_tpp: int,
     draft: _Draft,
-) -> tuple[str, tuple[tuple[str, int, str], ...]] | None:
+) -> tuple[str, tuple[tuple[str, int, int, int], ...]] | None:
     """SPLIT_ORDERS: orders of one consignee inside the window, each under the LPP limit and
-    together over it. Raised once, on the order that takes the window's sum over the limit."""
+    together over it. Raised once, on the order that takes the window's sum over the limit.
+
+    The window is counted in whole UTC days (the order's day and the days before it) and kept
+    as one ``[day, tpp, orders, largest order tpp]`` entry per day: at most a window's worth of
+    entries however busy the consignee. A list of every order made a consignee with thousands of
+    orders in the window cost O(orders) per order (bench: 383 orders/s with 10 consignees)."""
     lpp = view.pack.lpp
     if lpp is None or order_tpp <= 0 or event.event_type is not EventType.CREATED:
         return None
-    window = dt.timedelta(days=view.pack.red_flags.split_orders_window_days)
-    at = event.occurred_at
+    days = view.pack.red_flags.split_orders_window_days
+    today = event.occurred_at.astimezone(dt.UTC).date()
+    first_day = (today - dt.timedelta(days=days - 1)).isoformat()
     consignee = event.consignee.id
-    kept = [
-        (str(ts), int(tpp), str(oid))
-        for ts, tpp, oid in state.recent.get(consignee, [])
-        if _instant(str(ts)) > at - window and oid != event.order_id
-    ]
-    before = sum(tpp for _, tpp, _ in kept)
-    entries = (*kept, (at.isoformat(), order_tpp, event.order_id))
+    kept = {
+        str(day): [int(tpp), int(count), int(largest)]
+        for day, tpp, count, largest in state.recent.get(consignee, [])
+        if str(day) >= first_day  # ISO dates order as strings
+    }
+    before = sum(tpp for tpp, _, _ in kept.values())
+    orders = sum(count for _, count, _ in kept.values()) + 1
+    largest = max([order_tpp, *(big for _, _, big in kept.values())])
     limit = lpp.limit_tpp
-    each_under = all(tpp < limit for _, tpp, _ in entries)
-    if len(entries) >= 2 and each_under and before <= limit < before + order_tpp:
+    if orders >= 2 and largest < limit and before <= limit < before + order_tpp:
         draft.flag(
             SignalCode.SPLIT_ORDERS,
-            f"{len(entries)} orders from consignee {consignee} within {window.days} days, each "
+            f"{orders} orders from consignee {consignee} within {days} days, each "
             f"under the LPP limit, together {_fmt(before + order_tpp)} > {_fmt(limit)} TPP",
         )
-    return consignee, entries
+    day = today.isoformat()
+    tpp, count, big = kept.get(day, [0, 0, 0])
+    kept[day] = [tpp + order_tpp, count + 1, max(big, order_tpp)]
+    return consignee, tuple((d, kept[d][0], kept[d][1], kept[d][2]) for d in sorted(kept))
 
 
 def explain(outcome: OrderOutcome) -> dict[str, Any]:

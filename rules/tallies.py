@@ -11,7 +11,7 @@ tables (or a per-batch cache in front of them) and store exactly what the rules 
 | ``nveu`` | ``veu|country`` | TPP charged to a national VEU's allowance |
 | ``orders`` | order id | ``OrderRecord`` as a dict: version, holdings, the last decision |
 | ``cap_marks`` | country | cap-use thresholds already announced (COUNTRY_CAP_NEARING once each) |
-| ``recent`` | consignee id | ``[[occurred_at, tpp, order_id], ...]`` in the split window |
+| ``recent`` | consignee id | ``[[day, tpp, orders, largest order tpp], ...]``: the split window |
 
 Idempotence: an order event whose version is not newer than the order's recorded version changes
 nothing (the outcome is marked duplicate and repeats the recorded decision).
@@ -121,7 +121,7 @@ class Writes:
     deltas: tuple[Holding, ...] = ()  # signed TPP per tally key
     order: OrderRecord | None = None
     cap_marks: tuple[str, tuple[float, ...]] | None = None
-    recent: tuple[str, tuple[tuple[str, int, str], ...]] | None = None
+    recent: tuple[str, tuple[tuple[str, int, int, int], ...]] | None = None
 
 
 def diff_holdings(old: tuple[Holding, ...], new: tuple[Holding, ...]) -> tuple[Holding, ...]:

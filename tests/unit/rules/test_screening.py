@@ -268,6 +268,30 @@ def test_split_orders_signal() -> None:
     assert [s.code for a in outcome.alerts for s in a.signals] == [SignalCode.SPLIT_ORDERS]
 
 
+@pytest.mark.parametrize(("days_apart", "flagged"), [(29, True), (30, False)])
+def test_split_orders_window_counts_whole_days(days_apart: int, flagged: bool) -> None:
+    state = TallyState()
+    run(order("W0", qty=900, at=T0, consignee={"id": "WIN"}), state)
+    later = T0 + dt.timedelta(days=days_apart)
+    outcome = run(order("W1", qty=850, at=later, consignee={"id": "WIN"}), state)
+    signals = [s.code for a in outcome.alerts for s in a.signals]
+    assert (SignalCode.SPLIT_ORDERS in signals) is flagged
+
+
+def test_a_busy_consignee_keeps_one_window_entry_per_day() -> None:
+    """Thousands of orders in the window must not make each order re-read thousands of entries;
+    the sums must still be those of every order."""
+    state = TallyState()
+    n, days = 3000, 12
+    for i in range(n):
+        at = T0 + dt.timedelta(days=i % days, seconds=i)
+        run(order(f"B{i}", qty=1, at=at, consignee={"id": "BUSY"}), state)
+    entries = state.recent["BUSY"]
+    assert len(entries) == days
+    assert sum(e[2] for e in entries) == n  # orders
+    assert sum(e[1] for e in entries) == n * H100_TPP
+
+
 def test_country_cap_nearing_is_raised_once_per_threshold() -> None:
     state = TallyState(country={"IN": int(CAP * 0.79)})
     got = []
