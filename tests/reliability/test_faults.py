@@ -135,8 +135,14 @@ def hostile_records(n: int, rng: random.Random) -> list[tuple[bytes | None, byte
         elif kind == "utf8":
             raw = b'{"order_id": "\xff\xfe\xfd"}'
         elif kind == "huge":
-            raw = orjson.dumps({**rec, "end_use": "x" * (5 * 1024 * 1024)}) if i < 9 * 3 else (
-                orjson.dumps({**rec, "end_use": "x" * (2 * 1024 * 1024)}))  # fmt: skip
+            # Oversized records, refused before parsing: 5 MB ones and some just over the 1 MiB
+            # limit. Only every tenth "huge" slot carries one (a thousand multi-megabyte records
+            # would make this a test of the load generator); the others are empty bodies.
+            if (i // len(kinds)) % 10 == 0:
+                size = 5 * 1024 * 1024 if i < len(kinds) * 30 else 1024 * 1024 + 1
+                raw = orjson.dumps({**rec, "end_use": "x" * size})
+            else:
+                raw = b""
         elif kind == "version":
             raw = orjson.dumps({**rec, "schema_version": 9})
         elif kind == "country":
