@@ -118,6 +118,7 @@ class Pipeline:
         self.eos = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
         self.outboxes: dict[str, Outbox] = {}
         self.shipment_lock = asyncio.Lock()
+        self.stalled: set[str] = set()  # input partitions the stall watch found (see /health)
 
         def topic(name: str, **kw: Any) -> Any:
             return app.topic(
@@ -440,7 +441,9 @@ class Pipeline:
 
     # -- live state ----------------------------------------------------------------------------
 
-    def healthy(self) -> tuple[bool, str]:
+    def healthy(self, stalls: bool = True) -> tuple[bool, str]:
+        if stalls and self.stalled:
+            return False, "stalled input partitions: " + ", ".join(sorted(self.stalled))
         if not self.reader.ready.is_set():
             return False, "reading the policy topic"
         if self.app.tables.recovery.in_recovery:  # type: ignore[attr-defined]
@@ -581,7 +584,7 @@ def register(app: faust.App, settings: Settings) -> Pipeline:
 
     @app.timer(interval=5.0)
     async def reseek_stalled() -> None:
-        if app.rebalancing or not pipe.healthy()[0]:
+        if app.rebalancing or not pipe.healthy(stalls=False)[0]:
             watch.stalled({}, time.monotonic(), flow_active=False)
             return
         consumer = app.consumer
@@ -596,12 +599,16 @@ def register(app: faust.App, settings: Settings) -> Pipeline:
         }
         active = bool(consumer.flow_active)  # type: ignore[attr-defined]
         for tp, offset in watch.stalled(progress, time.monotonic(), active):
-            log.warning(
-                "%s[%d]: read to the end but nothing committed for %.0f s; re-reading from "
-                "offset %d", tp.topic, tp.partition, settings.stall_reseek_s, offset,
+            # Seeking back in-process was tried and lost records in a CI run (offsets were
+            # committed past them afterwards); a restart re-reads from the committed offset,
+            # so the worker declares itself unhealthy for its supervisor to restart it.
+            log.error(
+                "%s[%d]: read to the end but nothing committed since offset %d for %.0f s: "
+                "reporting unhealthy (a restart re-reads it)",
+                tp.topic, tp.partition, offset, settings.stall_reseek_s,
             )  # fmt: skip
             pipe.metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
-            await consumer.seek(tp, offset)
+            pipe.stalled.add(f"{tp.topic}[{tp.partition}]")
 
     _register_views(app, pipe)
     return pipe

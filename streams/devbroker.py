@@ -399,7 +399,12 @@ def _sasl_ssl_settings(keystore: Path, ca: Path, users: Mapping[str, str]) -> di
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # A base64url id may start with "-", which kafka-storage's argument parser then takes for
+    # an option (seen in CI: "argument --cluster-id/-t: expected one argument").
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def up(

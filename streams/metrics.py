@@ -48,9 +48,10 @@ class Metrics:
                                ["topic", "partition"], registry=r),
             policy_version=Gauge("chipscreen_policy_changes_applied",
                                  "PolicyChanges applied to the view", registry=r),
-            reseeks=Counter("chipscreen_stalled_partition_reseeks",
-                            "Partitions read but not processed, sought back to their committed "
-                            "offset (streams/stallwatch.py)", ["topic", "partition"], registry=r),
+            reseeks=Counter("chipscreen_stalled_partitions",
+                            "Input partitions read to the end but not committed "
+                            "(streams/stallwatch.py); the worker reports unhealthy",
+                            ["topic", "partition"], registry=r),
         )  # fmt: skip
 
     def exposition(self) -> bytes:

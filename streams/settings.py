@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     stall_reseek_s: float = Field(
         default=30.0,
         gt=0,
-        description="Seconds an input partition may sit fully read but uncommitted before it "
-        "is sought back to its committed offset (a faust-streaming hand-over bug).",
+        description="Seconds an input partition may sit fully read but uncommitted before the "
+        "worker reports itself unhealthy (a faust-streaming hand-over bug; a restart heals it).",
     )
     party_lists: str = Field(
         default="",

@@ -1,13 +1,15 @@
-"""Re-reads a partition that faust-streaming marked as read but never handed to its agent.
+"""Finds an input partition that faust-streaming marked as read but never handed to its agent.
 
 Seen in the SIGKILL tests (about 1 run in 4 at full size): a worker restarted with a backlog
 read every record of some input partitions (its read offset at the high watermark) while their
 committed offsets never moved and their agents waited for events. Faust's drain loop advances
 the read offset even when a flow suspension (recovery, rebalance) cancels the hand-over of a
 record, so those records are skipped until the next rebalance. This watch finds such a partition
-(everything read, nothing committed for ``after_s`` while flow is active) and seeks it back to
-its committed offset. A false alarm only costs duplicates, which the rules absorb (same order
-version: same decision, no tally change).
+(everything read, nothing committed for ``after_s`` while flow is active); the worker then
+reports itself unhealthy so that its supervisor restarts it, and the restart re-reads from the
+committed offset (duplicates are absorbed by the rules: same order version, same decision, no
+tally change). Seeking back inside the running worker was tried first and lost records in a CI
+run, so it is not done.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ def order_ids(orders: list[bytes]) -> set[str]:
     return {orjson.loads(o)["order_id"] for o in orders}
 
 
+@pytest.mark.crash
 def test_sigkill_crashes_lose_nothing_and_count_nothing_twice(
     isolated_settings: Settings, tmp_path: Path
 ) -> None:
