@@ -117,6 +117,16 @@ def offline_country_tallies(settings: Settings) -> dict[str, int]:
     return {k: v for k, v in totals.items() if v}
 
 
+def assert_tallies_match_offline(settings: Settings, worker: WorkerProcess) -> None:
+    """The worker's country tallies equal the rules replayed offline over the same input (the
+    last decisions may still be flushing their tables: up to a minute)."""
+    expected = offline_country_tallies(settings)
+    deadline = time.monotonic() + 60
+    while live_country_tallies(worker) != expected and time.monotonic() < deadline:
+        time.sleep(1)
+    assert live_country_tallies(worker) == expected
+
+
 def live_country_tallies(worker: WorkerProcess) -> dict[str, int]:
     with urllib.request.urlopen(worker.base_url + "/tallies/countries", timeout=10) as resp:
         rows = json.loads(resp.read())

@@ -18,9 +18,8 @@ from streams.topics import ensure_topics
 from tests.reliability.conftest import SIZES
 from tests.reliability.helpers import (
     assert_consistent_decisions,
+    assert_tallies_match_offline,
     decisions_by_order,
-    live_country_tallies,
-    offline_country_tallies,
     wait_for_decisions,
 )
 
@@ -68,11 +67,7 @@ def test_sigkill_crashes_lose_nothing_and_count_nothing_twice(
         wait_for_decisions(s, order_ids(orders), timeout_s=300, worker=worker)
         decisions = decisions_by_order(s)
         dupes = assert_consistent_decisions(decisions)
-        expected = offline_country_tallies(s)
-        deadline = time.monotonic() + 60
-        while live_country_tallies(worker) != expected and time.monotonic() < deadline:
-            time.sleep(1)
-        assert live_country_tallies(worker) == expected
+        assert_tallies_match_offline(s, worker)
         print(
             f"\ncrash: {len(orders)} orders, {SIZES.kills} SIGKILLs, {dupes} duplicate "
             f"decisions (same ids), healthy again after {[round(r, 1) for r in recoveries]} s"
@@ -106,11 +101,7 @@ def test_broker_outage_recovers_by_itself(isolated_settings: Settings, tmp_path:
             assert worker.proc is not None and worker.proc.pid == pid
             assert worker.proc.poll() is None, "the worker died during the outage"
             assert_consistent_decisions(decisions_by_order(s))
-            expected = offline_country_tallies(s)
-            deadline = time.monotonic() + 60
-            while live_country_tallies(worker) != expected and time.monotonic() < deadline:
-                time.sleep(1)
-            assert live_country_tallies(worker) == expected
+            assert_tallies_match_offline(s, worker)
             print(
                 f"\noutage: {SIZES.outage_s:.0f}s down; all {len(orders)} decided "
                 f"{recovered:.1f}s after the broker came back"
