@@ -78,13 +78,18 @@ def settle(worker: WorkerProcess, want: dict[str, int], timeout_s: float = 60) -
     return got
 
 
+def another_worker(s: Settings, log: Path) -> WorkerProcess:
+    """A second worker process of the same app: same group, its own web port."""
+    return WorkerProcess(s.model_copy(update={"web_port": free_port()}), log)
+
+
 def test_two_workers_share_partitions_and_tallies_stay_exact(
     pipeline_settings: Settings, tmp_path: Path
 ) -> None:
     s = pipeline_settings
     ensure_topics(s)
     first = WorkerProcess(s, tmp_path / "a.log").start()
-    second = WorkerProcess(s.model_copy(update={"web_port": free_port()}), tmp_path / "b.log")
+    second = another_worker(s, tmp_path / "b.log")
     try:
         batch1, batch2, batch3 = (licensed_orders(p, 120) for p in ("A", "B", "C"))
         publish(s, topics.ORDERS, [(o.order_id, o) for o in batch1])
@@ -188,7 +193,7 @@ def test_every_worker_applies_a_policy_change_also_after_a_restart(
     s = pipeline_settings
     ensure_topics(s)
     first = WorkerProcess(s, tmp_path / "a.log").start()
-    second = WorkerProcess(s.model_copy(update={"web_port": free_port()}), tmp_path / "b.log")
+    second = another_worker(s, tmp_path / "b.log")
     second.start()
     try:
         effective = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
@@ -203,8 +208,7 @@ def test_every_worker_applies_a_policy_change_also_after_a_restart(
         assert applied(first) and applied(second)
         assert time.monotonic() - started < 10  # "within seconds"
         second.stop()
-        second = WorkerProcess(s.model_copy(update={"web_port": free_port()}),
-                               tmp_path / "b2.log").start()  # fmt: skip
+        second = another_worker(s, tmp_path / "b2.log").start()
         # healthy means the whole policy topic has been read: the change is there at once
         assert applied(second)
         pl = [a for a in get(second, "/policy")["assignments"] if a["country"] == "PL"]
