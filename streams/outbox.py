@@ -60,6 +60,9 @@ class Outbox:
                 await producer.client._wait_on_metadata(topic)
                 self._known_topics.add(topic)
 
+    def knows(self, topic: str) -> bool:
+        return topic in self._known_topics
+
     def partition_for(self, topic: str, key: bytes) -> int:
         """The partition the default (murmur2) partitioner picks, as every Kafka client does."""
         cached = self._partition_cache.get((topic, key))
