@@ -35,6 +35,13 @@ def _by_topic(tps: Any) -> str:
     return "; ".join(f"{t}{sorted(ps)}" for t, ps in sorted(grouped.items())) or "none"
 
 
+def _span(offsets: list[int]) -> str:
+    """A sorted offset list in a line: count, first few, last."""
+    if not offsets:
+        return "[]"
+    return f"{len(offsets)}:{offsets[:5]}..{offsets[-1]}"
+
+
 def dump_state(app: Any) -> None:
     """Every asyncio task's await chain and the consumer's view of its partitions, to the log."""
     out = io.StringIO()
@@ -51,8 +58,11 @@ def dump_state(app: Any) -> None:
             committed, read = consumer._committed_offset.get(tp), consumer._read_offset.get(tp)
             high = consumer.highwater(tp)
             if high and committed != high:
+                acked = sorted(consumer._acked.get(tp) or ())
+                unacked = sorted(m.offset for m in consumer._unacked_messages if m.tp == tp)
                 out.write(f"  {tp.topic}[{tp.partition}] committed={committed} read={read} "
-                          f"high={high}\n")  # fmt: skip
+                          f"high={high} acked={_span(acked)} unacked={_span(unacked)} "
+                          f"gap={sorted(consumer._gap.get(tp) or ())[:3]}\n")  # fmt: skip
     except Exception as exc:  # a diagnostic must never take the worker down
         out.write(f"consumer state unavailable: {exc!r}\n")
     for task in asyncio.all_tasks():
