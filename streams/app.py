@@ -83,6 +83,11 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
     }
     config.update(overrides)
     app = faust.App(**config)
+    # Faust's own consumer strands or skips input records around rebalances (see
+    # streams/consumer.py); the transport is set before anything asks the app for it.
+    from streams.consumer import Transport
+
+    app.transport = Transport(app.conf.broker_consumer, app)
     # Imported here so that building an app never happens as an import side effect.
     from streams import agents
 
