@@ -48,7 +48,10 @@ def dump_state(app: Any) -> None:
     try:
         consumer = app.consumer
         assigned = sorted(consumer.assignment())
-        out.write(f"flow_active={consumer.flow_active} rebalancing={app.rebalancing}\n")
+        skipped = getattr(consumer, "refetched_skipped", "-")
+        stale = getattr(consumer, "stale_acks_ignored", "-")
+        out.write(f"flow_active={consumer.flow_active} rebalancing={app.rebalancing} "
+                  f"refetched_skipped={skipped} stale_acks_ignored={stale}\n")  # fmt: skip
         out.write(f"assigned: {_by_topic(assigned)}\n")
         out.write(f"active: {_by_topic(consumer._active_partitions or ())}\n")
         out.write(f"paused: {_by_topic(consumer._paused_partitions)}\n")
