@@ -18,10 +18,9 @@ demo: venv
 	$(BIN)/chipscreen demo
 
 ## The whole suite: unit, integration against a real Kafka broker, and the fault-injection suite
-## at reduced sizes except the SIGKILL crash test, which still loses records now and then inside
-## faust-streaming's consumer (docs/reliability.md); make reliability runs all of it, full size.
+## (SIGKILL crashes, broker outage, hostile input) at reduced sizes; make reliability: full size.
 test: venv
-	$(BIN)/pytest -m "not crash"
+	$(BIN)/pytest
 
 unit: venv
 	$(BIN)/pytest -m "not integration"

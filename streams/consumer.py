@@ -162,11 +162,15 @@ class Consumer(faust_aiokafka.Consumer):
                         # Fetched before a seek of its partition: the seek re-reads it, and
                         # taking it now would look like a jump past everything in between.
                         self.refetched_skipped += 1
-                        if tp not in reseeked and read_offset.get(tp) is not None:
+                        if tp not in reseeked:
                             # The seek may have reached the fetcher before this batch did;
                             # seeking again to its target makes sure the skipped come back.
                             reseeked.add(tp)
-                            await self._seek(tp, cast(int, read_offset[tp]))
+                            target = read_offset.get(tp)
+                            if target is None:  # nothing committed: the seek went to the start
+                                await cast(Any, self._thread).seek_to_beginning(tp)
+                            else:
+                                await self._seek(tp, target)
                         continue
                     handed += 1
                     if handed % 100 == 0:

@@ -56,7 +56,12 @@ class Harness:
             on_partitions_revoked=nothing,
             on_partitions_assigned=nothing,
         )
-        self.consumer._seek = nothing  # the broker side of a seek; the bookkeeping is real
+        self.seeks: list[tuple[TP, int]] = []
+
+        async def seek_on_broker(tp: TP, offset: int) -> None:
+            self.seeks.append((tp, offset))
+
+        self.consumer._seek = seek_on_broker  # the broker side of a seek; the bookkeeping is real
         self.consumer._committed_offset[TP0] = committed
         self.consumer._read_offset[TP0] = committed - 1  # steady state: the last record read
         self.fetcher = SimpleNamespace(_stopped=asyncio.Event())
@@ -227,7 +232,7 @@ def test_records_fetched_before_a_seek_are_read_again_not_jumped_over() -> None:
     12 waits meanwhile). The rest of that batch must not be taken as a jump from 10 to 13,
     which would record 10-12 as "nothing there" and commit past them unprocessed."""
 
-    async def go() -> tuple[list[int], int | None]:
+    async def go() -> tuple[list[int], int | None, list[tuple[TP, int]]]:
         h = Harness(OURS, committed=10)
         h.hold(12)
         h.fetch(*range(10, 21))
@@ -241,11 +246,14 @@ def test_records_fetched_before_a_seek_are_read_again_not_jumped_over() -> None:
         await h.run(seek_meanwhile)
         # the generation-1 hand-overs count once each; the re-read is what gets acknowledged
         h.ack(*h.delivered[3:])
-        return h.delivered, h.consumer._new_offset(TP0)
+        return h.delivered, h.consumer._new_offset(TP0), h.seeks
 
-    delivered, commit = asyncio.run(go())
+    delivered, commit, seeks = asyncio.run(go())
     assert delivered == [10, 11, 12, *range(10, 21)]
     assert commit == 21
+    # the rebalance's seek, then the same seek again on meeting the batch fetched before it
+    # (in case the fetcher had already applied the first when that batch was built)
+    assert seeks == [(TP0, 10), (TP0, 10)]
 
 
 def commit_from_a_stalled_workers_state(cls: type[Any]) -> int | None:
