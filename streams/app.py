@@ -79,6 +79,10 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         # Faust's Monitor records every event in Python; Prometheus metrics replace it here.
         "Monitor": "streams.app:QuietMonitor",
         "consumer_max_fetch_size": 8 * 1024 * 1024,
+        # A topic created just before the worker joins can be missing from the broker's metadata
+        # at join time; the consumer then holds no partitions of it until its next metadata
+        # refresh (aiokafka default 5 min: a demo on a fresh broker once sat idle 306 s).
+        "consumer_metadata_max_age_ms": 10_000,
         "id": settings.app_id,
     }
     config.update(overrides)
