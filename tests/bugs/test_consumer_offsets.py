@@ -141,23 +141,29 @@ def test_faust_drops_what_a_seek_during_a_blocked_hand_over_re_reads() -> None:
     assert seek_lands_during_a_blocked_hand_over(FAUST) == [15, 16]
 
 
-def commit_after_acks(cls: type[Any], committed: int, acks: list[int]) -> int | None:
+def commit_offset(cls: type[Any], prepare: Callable[[Harness], None]) -> int | None:
+    """The offset the consumer would commit after ``prepare`` (committed offset 10)."""
+
     async def go() -> int | None:
-        h = Harness(cls, committed=committed)
-        h.ack(*acks)
+        h = Harness(cls, committed=10)
+        prepare(h)
         return h.consumer._new_offset(TP0)  # type: ignore[no-any-return]
 
     return asyncio.run(go())
 
 
+def commit_after_acks(cls: type[Any], acks: list[int]) -> int | None:
+    return commit_offset(cls, lambda h: h.ack(*acks))
+
+
 def test_the_commit_waits_for_the_record_at_the_committed_offset() -> None:
     # 10 (the next record to process) is not done; 11 and 12 are.
-    assert commit_after_acks(OURS, committed=10, acks=[11, 12]) is None
-    assert commit_after_acks(OURS, committed=10, acks=[11, 12, 10]) == 13
+    assert commit_after_acks(OURS, [11, 12]) is None
+    assert commit_after_acks(OURS, [11, 12, 10]) == 13
 
 
 def test_faust_commits_past_an_unprocessed_record_at_the_committed_offset() -> None:
-    assert commit_after_acks(FAUST, committed=10, acks=[11, 12]) == 13
+    assert commit_after_acks(FAUST, [11, 12]) == 13
 
 
 def stale_acks_then_commit(cls: type[Any]) -> int | None:
@@ -165,14 +171,12 @@ def stale_acks_then_commit(cls: type[Any]) -> int | None:
     skip the generation-1 records still buffered and acknowledge them; generation 2 has
     processed only 10 so far. How far may the offset be committed?"""
 
-    async def go() -> int | None:
-        h = Harness(cls, committed=10)
+    def prepare(h: Harness) -> None:
         h.consumer.app.consumer_generation_id = 2
         h.ack(*range(10, 15), generation=1)
         h.ack(10)
-        return h.consumer._new_offset(TP0)  # type: ignore[no-any-return]
 
-    return asyncio.run(go())
+    return commit_offset(cls, prepare)
 
 
 def test_acks_of_an_earlier_generation_do_not_count() -> None:
@@ -260,13 +264,11 @@ def commit_from_a_stalled_workers_state(cls: type[Any]) -> int | None:
     """Acknowledged offsets as a stalled worker's state dump showed them: every offset twice
     (re-read after a seek, the first copy added by a gap merge that does not index it)."""
 
-    async def go() -> int | None:
-        h = Harness(cls, committed=10)
+    def prepare(h: Harness) -> None:
         h.consumer._acked[TP0] = [9, 10, 10, 11, 11, 12, 12, 13]
         h.consumer._acked_index[TP0] = {9, 10, 11, 12, 13}
-        return h.consumer._new_offset(TP0)  # type: ignore[no-any-return]
 
-    return asyncio.run(go())
+    return commit_offset(cls, prepare)
 
 
 def test_duplicate_acknowledgements_do_not_slow_the_commit() -> None:
