@@ -584,7 +584,7 @@ def register(app: faust.App, settings: Settings) -> Pipeline:
     watch = StallWatch(settings.stall_reseek_s)
 
     @app.timer(interval=5.0)
-    async def reseek_stalled() -> None:
+    async def watch_stalls() -> None:
         if app.rebalancing or not pipe.healthy(stalls=False)[0]:
             watch.stalled({}, time.monotonic(), flow_active=False)
             return
@@ -600,15 +600,15 @@ def register(app: faust.App, settings: Settings) -> Pipeline:
         }
         active = bool(consumer.flow_active)  # type: ignore[attr-defined]
         for tp, offset in watch.stalled(progress, time.monotonic(), active):
-            # Seeking back in-process was tried and lost records in a CI run (offsets were
-            # committed past them afterwards); a restart re-reads from the committed offset,
-            # so the worker declares itself unhealthy for its supervisor to restart it.
+            # A safety net behind streams/consumer.py: no seek here (an in-process seek, before
+            # that fix, was followed by lost records); a restart re-reads from the committed
+            # offset, so the worker declares itself unhealthy for its supervisor to restart it.
             log.error(
                 "%s[%d]: read to the end but nothing committed since offset %d for %.0f s: "
                 "reporting unhealthy (a restart re-reads it)",
                 tp.topic, tp.partition, offset, settings.stall_reseek_s,
             )  # fmt: skip
-            pipe.metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
+            pipe.metrics.stalls.labels(tp.topic, str(tp.partition)).inc()
             pipe.stalled.add(f"{tp.topic}[{tp.partition}]")
 
     _register_views(app, pipe)

@@ -20,7 +20,7 @@ class Metrics:
     latency: Histogram
     consumer_lag: Gauge
     policy_version: Gauge
-    reseeks: Counter
+    stalls: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -48,7 +48,7 @@ class Metrics:
                                ["topic", "partition"], registry=r),
             policy_version=Gauge("chipscreen_policy_changes_applied",
                                  "PolicyChanges applied to the view", registry=r),
-            reseeks=Counter("chipscreen_stalled_partitions",
+            stalls=Counter("chipscreen_stalled_partitions",
                             "Input partitions read to the end but not committed "
                             "(streams/stallwatch.py); the worker reports unhealthy",
                             ["topic", "partition"], registry=r),

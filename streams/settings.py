@@ -82,7 +82,8 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="Seconds an input partition may sit fully read but uncommitted before the "
-        "worker reports itself unhealthy (a faust-streaming hand-over bug; a restart heals it).",
+        "worker reports itself unhealthy, for a supervisor to restart it (a safety net; the "
+        "name is from when it sought back).",
     )
     party_lists: str = Field(
         default="",

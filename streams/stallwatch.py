@@ -1,15 +1,13 @@
-"""Finds an input partition that faust-streaming marked as read but never handed to its agent.
+"""Finds an input partition read to its end whose committed offset does not move.
 
-Seen in the SIGKILL tests (about 1 run in 4 at full size): a worker restarted with a backlog
-read every record of some input partitions (its read offset at the high watermark) while their
-committed offsets never moved and their agents waited for events. Faust's drain loop advances
-the read offset even when a flow suspension (recovery, rebalance) cancels the hand-over of a
-record, so those records are skipped until the next rebalance. This watch finds such a partition
-(everything read, nothing committed for ``after_s`` while flow is active); the worker then
-reports itself unhealthy so that its supervisor restarts it, and the restart re-reads from the
-committed offset (duplicates are absorbed by the rules: same order version, same decision, no
-tally change). Seeking back inside the running worker was tried first and lost records in a CI
-run, so it is not done.
+Seen in the SIGKILL tests before streams/consumer.py fixed faust-streaming's offset bookkeeping
+(records dropped as "already read" or acknowledged twice after a rebalance seek): a restarted
+worker read every record of some input partitions while their commits stood still. The fix
+makes that not happen; this watch stays as a safety net. A partition fully read with nothing
+committed for ``after_s`` while flow is active makes the worker report itself unhealthy, so that
+its supervisor restarts it, and the restart re-reads from the committed offset (duplicates are
+absorbed by the rules: same order version, same decision, no tally change). It never seeks:
+seeking inside the running worker, before the consumer fix, was followed by lost records.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ class StallWatch:
     def stalled(
         self, progress: Mapping[Any, PartitionProgress], now: float, flow_active: bool
     ) -> list[tuple[Any, int]]:
-        """Partitions to seek back, with the offset to seek to."""
+        """Partitions stalled for ``after_s``, each with the committed offset it stands at."""
         if not flow_active:
             self._since.clear()
             return []
